@@ -1,0 +1,94 @@
+import { connect as tcpConnect } from 'node:net';
+import type { OpenRequest } from '../protocol/session.js';
+import { ResetCode } from '../protocol/frames.js';
+import { bridgeSocket } from '../protocol/socket-bridge.js';
+import type { HubConnection, LogFn } from './hub-connection.js';
+import type { Exposure } from '../config/exposures.js';
+import type { ServiceView } from './hub-api.js';
+import { messageOf } from '../util/errors.js';
+
+/**
+ * Serves this agent's exposed services: registers each with the hub (again after every reconnect) and,
+ * for each stream the hub opens, dials the service's own target. The target comes from the local
+ * exposure, never from the stream's metadata, so the hub cannot make an agent dial an arbitrary host.
+ */
+export class Exposer {
+  private readonly exposures = new Map<string, Exposure>();
+  private readonly views = new Map<string, ServiceView>();
+
+  constructor(
+    private readonly conn: HubConnection,
+    private readonly log: LogFn,
+  ) {
+    conn.on('connected', () => void this.registerAll());
+  }
+
+  /** Handler for the connection's `onOpen`. */
+  readonly handleOpen = (req: OpenRequest): void => {
+    const name = typeof req.meta.service === 'string' ? req.meta.service : '';
+    const exposure = this.exposures.get(name);
+    if (!exposure) {
+      req.reject(ResetCode.NO_SERVICE, `this agent does not expose '${name}'`);
+      return;
+    }
+    const stream = req.accept();
+    const socket = tcpConnect({ host: exposure.targetHost, port: exposure.targetPort, allowHalfOpen: true, noDelay: true });
+    // Bytes that arrive before the target accepts are buffered by the socket (bounded by the stream window).
+    bridgeSocket(stream, socket);
+    socket.once('connect', () => stream.accept());
+    socket.once('error', (err) =>
+      this.log('warn', `Cannot reach ${exposure.targetHost}:${exposure.targetPort} for ${name}: ${messageOf(err)}`),
+    );
+  };
+
+  list(): Exposure[] {
+    return [...this.exposures.values()];
+  }
+
+  view(name: string): ServiceView | undefined {
+    return this.views.get(name);
+  }
+
+  /** Adds an exposure and registers it now if connected (errors propagate), else on the next connect. */
+  async add(exposure: Exposure): Promise<ServiceView | undefined> {
+    this.exposures.set(exposure.name, exposure);
+    if (!this.conn.session) return undefined;
+    try {
+      return await this.register(exposure);
+    } catch (err) {
+      this.exposures.delete(exposure.name);
+      throw err;
+    }
+  }
+
+  /** Stops serving; `remove` also deletes the service at the hub (frees its tunnel port). */
+  async remove(name: string, remove: boolean): Promise<void> {
+    this.exposures.delete(name);
+    this.views.delete(name);
+    if (this.conn.session) await this.conn.request({ op: 'unexpose', name, remove }).catch(() => undefined);
+  }
+
+  private async register(exposure: Exposure): Promise<ServiceView> {
+    const reply = await this.conn.request({
+      op: 'expose',
+      name: exposure.name,
+      targetHost: exposure.targetHost,
+      targetPort: exposure.targetPort,
+      protocol: exposure.protocol,
+    });
+    const view = reply.service as ServiceView;
+    this.views.set(exposure.name, view);
+    return view;
+  }
+
+  private async registerAll(): Promise<void> {
+    for (const exposure of this.exposures.values()) {
+      try {
+        const view = await this.register(exposure);
+        this.log('info', `[ok] Exposing ${view.name} → ${exposure.targetHost}:${exposure.targetPort} (tunnel port ${view.tunnelPort})`);
+      } catch (err) {
+        this.log('error', `[x] Cannot expose ${exposure.name}: ${messageOf(err)}`);
+      }
+    }
+  }
+}

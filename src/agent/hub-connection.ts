@@ -1,0 +1,245 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import { MuxSession, type OpenRequest } from '../protocol/session.js';
+import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION } from '../protocol/frames.js';
+import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
+import { ConnectError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
+
+export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export interface HubConnectionOptions {
+  hubUrl: string;
+  apiKey: string;
+  agentId: string;
+  /** What this process is (`agent`, `reach`, `expose`, `proxy`, `dev`): shown in hub logs. */
+  kind: string;
+  log?: LogFn;
+  /** Streams the hub opens towards this agent (it serves exposed services). */
+  onOpen?: (req: OpenRequest) => void;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** An upgrade the hub refused for a reason that retrying cannot fix (bad key, unknown agent, old protocol). */
+class FatalHandshakeError extends ConnectError {}
+
+function wsUrl(hubUrl: string): string {
+  return hubUrl.replace(/^http/, 'ws') + '/v1/connect';
+}
+
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => (body += chunk.slice(0, 4096)));
+    res.on('end', () => resolve(body));
+    res.on('error', () => resolve(body));
+  });
+}
+
+/**
+ * One process's session with the hub: a WebSocket carrying a MuxSession, reconnected with exponential
+ * backoff and full jitter whenever it drops. Each process holds its own session (DESIGN: "sessions, not
+ * sockets"), so an agent's `up`, `reach` and `proxy` never displace one another at the hub.
+ */
+export class HubConnection extends EventEmitter {
+  private current: MuxSession | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private ws: WebSocket | undefined;
+  private nextRid = 1;
+  private readonly pending = new Map<number, { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly log: LogFn;
+
+  constructor(private readonly opts: HubConnectionOptions) {
+    super();
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  get session(): MuxSession | undefined {
+    return this.current && !this.current.closed ? this.current : undefined;
+  }
+
+  /**
+   * Connects and keeps reconnecting. Resolves after the first successful connection; rejects when the
+   * first attempt fails for good (refused key) or, with `failFast`, for any reason.
+   */
+  start(failFast = false): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onConnected = (): void => {
+        this.off('fatal', onFatal);
+        this.off('first-failure', onFirstFailure);
+        resolve();
+      };
+      const onFatal = (err: Error): void => {
+        this.off('connected', onConnected);
+        this.off('first-failure', onFirstFailure);
+        reject(err);
+      };
+      const onFirstFailure = (err: Error): void => {
+        if (!failFast) return;
+        this.off('connected', onConnected);
+        this.off('fatal', onFatal);
+        this.stop();
+        reject(err);
+      };
+      this.once('connected', onConnected);
+      this.once('fatal', onFatal);
+      this.once('first-failure', onFirstFailure);
+      this.connect();
+    });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(wsUrl(this.opts.hubUrl), {
+      headers: {
+        'x-api-key': this.opts.apiKey,
+        'x-agent-id': this.opts.agentId,
+        'x-connect-protocol': String(PROTOCOL_VERSION),
+        'x-session-kind': this.opts.kind,
+      },
+      perMessageDeflate: false,
+      maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+    let failed = false;
+    const fail = (err: Error): void => {
+      if (failed) return;
+      failed = true;
+      ws.terminate();
+      if (err instanceof FatalHandshakeError) {
+        this.stopped = true;
+        this.emit('fatal', err);
+        return;
+      }
+      if (this.attempt === 0) this.emit('first-failure', err);
+      this.scheduleReconnect(err.message);
+    };
+
+    ws.on('unexpected-response', (_req, res) => {
+      void readBody(res).then((body) => {
+        let message = `${res.statusCode} ${res.statusMessage ?? ''}`.trim();
+        try {
+          message = (JSON.parse(body) as { message?: string }).message ?? message;
+        } catch {
+          // not one of our JSON errors: the status line says enough
+        }
+        const status = res.statusCode ?? 0;
+        const code: ErrorCode = status === 401 ? ErrorCodes.UNAUTHORIZED : ErrorCodes.HUB_ERROR;
+        if (status === 401 || status === 404 || status === 426) {
+          fail(new FatalHandshakeError(code, `the hub refused this agent: ${message}`, 'Sign in again with `connect up --api-key <key>`.'));
+        } else {
+          fail(new ConnectError(code, `the hub answered ${message}`));
+        }
+      });
+    });
+    ws.on('error', (err) => fail(new ConnectError(ErrorCodes.HUB_UNREACHABLE, `cannot reach the hub at ${this.opts.hubUrl}: ${describe(err)}`)));
+    ws.on('open', () => {
+      const mux = new MuxSession({ sink: createWebSocketSink(ws), role: 'client', label: 'hub' });
+      bindWebSocket(mux, ws);
+      this.current = mux;
+      this.attempt = 0;
+      mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));
+      mux.on('open', (req: OpenRequest) => {
+        if (this.opts.onOpen) this.opts.onOpen(req);
+        else req.reject(2, 'this process does not serve any service');
+      });
+      mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
+      mux.on('close', (reason: string) => {
+        if (this.current === mux) this.current = undefined;
+        for (const [rid, p] of this.pending) {
+          p.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the connection to the hub was lost'));
+          this.pending.delete(rid);
+        }
+        this.emit('disconnected', reason);
+        if (!failed && !this.stopped) {
+          failed = true;
+          this.scheduleReconnect(reason || 'connection closed');
+        }
+      });
+      this.emit('connected', mux);
+    });
+  }
+
+  private scheduleReconnect(reason: string): void {
+    if (this.stopped) return;
+    const min = this.opts.minBackoffMs ?? 500;
+    const max = this.opts.maxBackoffMs ?? 30_000;
+    // Full jitter: many agents losing one hub must not come back in lock step.
+    const ceiling = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
+    const delay = Math.round(min / 2 + Math.random() * ceiling);
+    this.attempt++;
+    this.log('warn', `Hub connection lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)}s (attempt ${this.attempt})`);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private onControl(msg: Record<string, unknown>): void {
+    if (msg.op === 'result' && typeof msg.rid === 'number') {
+      const p = this.pending.get(msg.rid);
+      if (!p) return;
+      this.pending.delete(msg.rid);
+      if (msg.ok === true) p.resolve(msg);
+      else p.reject(new ConnectError((msg.code as ErrorCode | undefined) ?? ErrorCodes.HUB_ERROR, String(msg.message ?? 'the hub refused')));
+    }
+  }
+
+  /** Sends a control request on the current session and waits for its result. */
+  request(msg: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const mux = this.session;
+    if (!mux) return Promise.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'not connected to the hub'));
+    const rid = this.nextRid++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(rid);
+        reject(new ConnectError(ErrorCodes.TIMEOUT, 'the hub did not answer in time'));
+      }, timeoutMs);
+      this.pending.set(rid, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      mux.sendControl({ ...msg, rid });
+    });
+  }
+
+  /** The live session, waiting up to `timeoutMs` for a reconnect when there is none right now. */
+  waitForSession(timeoutMs: number): Promise<MuxSession> {
+    const mux = this.session;
+    if (mux) return Promise.resolve(mux);
+    if (this.stopped) return Promise.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the hub connection is closed'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('connected', onConnected);
+        reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the hub is not reachable right now'));
+      }, timeoutMs);
+      const onConnected = (m: MuxSession): void => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      this.once('connected', onConnected);
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.current?.close('agent stopping');
+    this.ws?.terminate();
+  }
+}
+
+function describe(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  return err.message;
+}

@@ -1,0 +1,80 @@
+import { hostname } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import { HubApi } from './hub-api.js';
+import { loadCredentials, resolveHubUrl, saveCredentials, type Credentials } from '../config/credentials.js';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
+
+export interface SignInOptions {
+  hub?: string | undefined;
+  apiKey?: string | undefined;
+  label?: string | undefined;
+  name?: string | undefined;
+  /** Ask for a key on the terminal when none is given (only when stdin is a TTY). */
+  interactive: boolean;
+}
+
+export interface SignInResult {
+  credentials: Credentials;
+  /** True when a new agent identity was registered at the hub. */
+  registered: boolean;
+}
+
+async function promptForKey(hubUrl: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return (await rl.question(`API key for ${hubUrl}: `)).trim();
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * Makes sure this machine has a valid agent identity at the hub: reuses the saved one when it still holds,
+ * registers a new one otherwise (first run, another hub, another key, or the hub forgot the agent).
+ */
+export async function signIn(opts: SignInOptions): Promise<SignInResult> {
+  const saved = loadCredentials();
+  const hubUrl = resolveHubUrl(opts.hub, saved);
+  const sameHub = saved?.hubUrl === hubUrl;
+  let apiKey = opts.apiKey ?? process.env.PRIVATECONNECT_TOKEN ?? (sameHub ? saved?.apiKey : undefined);
+  if (!apiKey && opts.interactive && process.stdin.isTTY) apiKey = await promptForKey(hubUrl);
+  if (!apiKey) {
+    throw new ConnectError(
+      ErrorCodes.NOT_SIGNED_IN,
+      'no API key: pass --api-key or set PRIVATECONNECT_TOKEN',
+      `Create one where the hub runs: connect hub keys create`,
+    );
+  }
+  const api = new HubApi(hubUrl, apiKey);
+  const me = await api.whoami();
+  const label = opts.label ?? (sameHub ? saved?.label : undefined) ?? hostname();
+  const name = opts.name ?? (sameHub ? saved?.name ?? undefined : undefined);
+
+  if (saved && sameHub && saved.apiKey === apiKey) {
+    try {
+      let agent = await api.agent(saved.agentId);
+      if ((opts.label && opts.label !== agent.label) || (opts.name && opts.name !== agent.name)) {
+        agent = await api.updateAgent(saved.agentId, { ...(opts.label && { label: opts.label }), ...(opts.name && { name: opts.name }) });
+      }
+      const credentials: Credentials = { ...saved, label: agent.label, name: agent.name, workspace: me.workspace };
+      saveCredentials(credentials);
+      return { credentials, registered: false };
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND)) throw err;
+      // The hub no longer knows this agent (new data dir, other workspace): register afresh below.
+    }
+  }
+
+  const agent = await api.registerAgent(label, name);
+  const credentials: Credentials = {
+    hubUrl,
+    apiKey,
+    agentId: agent.id,
+    label: agent.label,
+    name: agent.name,
+    workspace: me.workspace,
+    createdAt: new Date().toISOString(),
+  };
+  saveCredentials(credentials);
+  return { credentials, registered: true };
+}

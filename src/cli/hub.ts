@@ -1,0 +1,154 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { startHub } from '../hub/server.js';
+import { openStore } from '../hub/store/index.js';
+import { generateApiKey } from '../hub/api-keys.js';
+import { paths, tildify } from '../config/paths.js';
+import { createLogger } from '../util/logger.js';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { parseListenPort, parsePortRange } from '../util/parse.js';
+import { action } from './run.js';
+import { line, ok, printJson, colour } from './output.js';
+
+interface StoreFlags {
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+const dataDirOf = (flags: StoreFlags): string => resolve(flags.dataDir ?? process.env.CONNECT_HUB_DATA_DIR ?? paths.hubDataDir());
+const databaseUrlOf = (flags: StoreFlags): string | undefined => flags.databaseUrl ?? process.env.CONNECT_DATABASE_URL;
+
+async function withStore<T>(flags: StoreFlags, fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+  const store = openStore({ dataDir: dataDirOf(flags), databaseUrl: databaseUrlOf(flags) });
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const WORKSPACE_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+export function registerHubCommands(program: Command): void {
+  const hub = program.command('hub').description('Run and administer a hub');
+
+  hub
+    .command('start')
+    .description('Run a hub in the foreground (embedded SQLite store unless --database-url is given)')
+    .option('--host <host>', 'address of the HTTP API and agent endpoint', '127.0.0.1')
+    .option('--port <port>', 'port of the HTTP API and agent endpoint', '8787')
+    .option('--data-dir <dir>', 'folder of the embedded store (default ~/.connect/hub)')
+    .option('--database-url <url>', 'use PostgreSQL at this URL instead of the embedded store')
+    .option('--tunnel-host <host>', 'address the tunnel ports listen on', '127.0.0.1')
+    .option('--tunnel-ports <range>', 'range of tunnel ports to allocate from', '23000-23999')
+    .option('--tls-cert <file>', 'serve HTTPS and wss:// with this certificate (PEM)')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .action(
+      action(async (opts: StoreFlags & { host: string; port: string; tunnelHost: string; tunnelPorts: string; tlsCert?: string; tlsKey?: string }) => {
+        const port = parseListenPort(opts.port, '--port');
+        const tunnelPorts = parsePortRange(opts.tunnelPorts, '--tunnel-ports');
+        if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+          throw new ConnectError(ErrorCodes.BAD_INPUT, '--tls-cert and --tls-key must be given together');
+        }
+        const dataDir = dataDirOf(opts);
+        const databaseUrl = databaseUrlOf(opts);
+        const logger = createLogger('hub');
+        const hub = await startHub({
+          host: opts.host,
+          port,
+          dataDir,
+          databaseUrl,
+          tunnelHost: opts.tunnelHost,
+          tunnelPorts,
+          tls: opts.tlsCert && opts.tlsKey ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) } : undefined,
+          logger,
+        });
+        const keysCmd = databaseUrl ? 'connect hub keys create --database-url <url>' : `connect hub keys create --data-dir ${tildify(dataDir)}`;
+        line(`🚀 Private Connect hub listening on ${hub.url}`);
+        line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
+        line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
+        line(`  Health:       ${hub.url}/health`);
+        line(`  Create an API key: ${keysCmd}`);
+        line(`  Sign in an agent:  connect up --hub ${hub.url} --api-key <key>`);
+
+        let stopping = false;
+        const stop = (signal: string): void => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, 'hub shutting down');
+          const force = setTimeout(() => process.exit(1), 10_000);
+          force.unref();
+          void hub.close().then(() => process.exit(0));
+        };
+        process.on('SIGINT', () => stop('SIGINT'));
+        process.on('SIGTERM', () => stop('SIGTERM'));
+      }),
+    );
+
+  const keys = hub.command('keys').description('Manage API keys (run where the hub’s store is)');
+  const storeOptions = (cmd: Command): Command =>
+    cmd
+      .option('--data-dir <dir>', 'folder of the embedded store (default ~/.connect/hub)')
+      .option('--database-url <url>', 'PostgreSQL URL, when the hub uses PostgreSQL');
+
+  storeOptions(keys.command('create'))
+    .description('Create an API key; it is printed once')
+    .option('--workspace <name>', 'workspace the key belongs to (created if new)', 'default')
+    .option('--label <text>', 'a note to recognise the key by')
+    .option('--json', 'print {"key", "workspace"} as JSON')
+    .action(
+      action(async (opts: StoreFlags & { workspace: string; label?: string; json?: boolean }) => {
+        if (!WORKSPACE_PATTERN.test(opts.workspace)) {
+          throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid workspace name '${opts.workspace}': use letters, digits, '.', '_' and '-'`);
+        }
+        const created = await withStore(opts, async (store) => {
+          const workspace = await store.ensureWorkspace(opts.workspace);
+          const key = generateApiKey();
+          await store.createApiKey({ id: key.id, workspaceId: workspace.id, hash: key.hash, label: opts.label ?? null });
+          return { key: key.key, id: key.id, workspace: workspace.name };
+        });
+        if (opts.json) return printJson({ key: created.key, workspace: created.workspace });
+        ok(`API key created for workspace ${created.workspace}`);
+        line();
+        line(`  ${colour.bold(created.key)}`);
+        line();
+        line('  It is shown only this once: store it now.');
+        line(`  Sign in an agent: connect up --api-key ${created.key}`);
+      }),
+    );
+
+  storeOptions(keys.command('list'))
+    .description('List API keys (ids only, never the keys)')
+    .option('--json', 'print as JSON')
+    .action(
+      action(async (opts: StoreFlags & { json?: boolean }) => {
+        const list = await withStore(opts, (store) => store.listApiKeys());
+        const rows = list.map((k) => ({
+          id: k.id,
+          workspace: k.workspaceName,
+          label: k.label,
+          createdAt: k.createdAt,
+          revokedAt: k.revokedAt,
+        }));
+        if (opts.json) return printJson(rows);
+        if (rows.length === 0) return line('No API keys yet. Create one: connect hub keys create');
+        for (const r of rows) {
+          const state = r.revokedAt ? colour.dim(`revoked ${r.revokedAt}`) : 'active';
+          line(`  ${r.id}  ${r.workspace.padEnd(16)} ${state}  ${r.label ?? ''}`.trimEnd());
+        }
+      }),
+    );
+
+  storeOptions(keys.command('revoke'))
+    .description('Revoke an API key by its id (as `keys list` shows) or by the key itself')
+    .argument('<id>', 'key id or the full key')
+    .action(
+      action(async (id: string, opts: StoreFlags) => {
+        const keyId = /^tok_([a-f0-9]{16})_/.exec(id)?.[1] ?? id;
+        const revoked = await withStore(opts, (store) => store.revokeApiKey(keyId));
+        if (!revoked) throw new ConnectError(ErrorCodes.NOT_FOUND, `no active API key with id '${keyId}'`);
+        ok(`API key ${keyId} revoked`);
+      }),
+    );
+}

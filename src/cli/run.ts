@@ -1,0 +1,26 @@
+import { isConnectError, messageOf } from '../util/errors.js';
+import { fail } from './output.js';
+
+/**
+ * Wraps a command's action: an expected failure (ConnectError) becomes one `[x]` line plus an optional
+ * hint and exit code 1; anything else is a bug, reported on one line too (stack only with CONNECT_DEBUG).
+ */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+  return async (...args: A): Promise<void> => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      reportAndExit(err);
+    }
+  };
+}
+
+export function reportAndExit(err: unknown): never {
+  if (isConnectError(err)) {
+    fail(err.message, err.hint);
+  } else {
+    fail(`unexpected error: ${messageOf(err)}`);
+    if (process.env.CONNECT_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  }
+  process.exit(1);
+}

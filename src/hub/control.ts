@@ -1,0 +1,54 @@
+import type { Logger } from 'pino';
+import type { AgentSession } from './registry.js';
+import type { ServiceManager } from './services.js';
+import { isConnectError, messageOf } from '../util/errors.js';
+import { parseServiceName } from '../util/parse.js';
+import type { ServiceProtocol } from './store/index.js';
+
+const PROTOCOLS: readonly ServiceProtocol[] = ['tcp', 'http', 'https'];
+
+type Reply = Record<string, unknown>;
+
+function fail(rid: unknown, code: string, message: string): Reply {
+  return { op: 'result', rid, ok: false, code, message };
+}
+
+/**
+ * Control requests an agent sends over its session (CONTROL frames, JSON). Every field is validated here:
+ * the hub never trusts what a client says about ids or hosts. Returns the reply to send, if any.
+ */
+export async function handleControl(
+  session: AgentSession,
+  msg: Record<string, unknown>,
+  services: ServiceManager,
+  log: Logger,
+): Promise<Reply | undefined> {
+  const rid = msg.rid;
+  try {
+    switch (msg.op) {
+      case 'expose': {
+        const name = parseServiceName(String(msg.name ?? ''));
+        const targetHost = typeof msg.targetHost === 'string' && msg.targetHost.length <= 255 ? msg.targetHost : '';
+        const targetPort = Number(msg.targetPort);
+        const protocol = (PROTOCOLS as readonly unknown[]).includes(msg.protocol) ? (msg.protocol as ServiceProtocol) : 'tcp';
+        if (!targetHost || !Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) {
+          return fail(rid, 'BAD_INPUT', 'expose needs a target host and a port from 1 to 65535');
+        }
+        const service = await services.expose(session, { name, targetHost, targetPort, protocol });
+        return { op: 'result', rid, ok: true, service };
+      }
+      case 'unexpose': {
+        const name = String(msg.name ?? '').toLowerCase();
+        const found = await services.unexpose(session.workspaceId, session.agentId, name, msg.remove === true);
+        if (!found) return fail(rid, 'NOT_FOUND', `no service named '${name}'`);
+        return { op: 'result', rid, ok: true };
+      }
+      default:
+        return rid === undefined ? undefined : fail(rid, 'BAD_INPUT', `unknown control operation '${String(msg.op)}'`);
+    }
+  } catch (err) {
+    if (isConnectError(err)) return fail(rid, err.code, err.message);
+    log.error({ err: messageOf(err), op: msg.op }, 'control request failed');
+    return fail(rid, 'INTERNAL', 'the hub could not complete the request');
+  }
+}

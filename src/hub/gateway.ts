@@ -1,0 +1,147 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import { MuxSession } from '../protocol/session.js';
+import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
+import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
+import { verifyApiKey } from './api-keys.js';
+import type { Store } from './store/index.js';
+import type { AgentSession, SessionRegistry } from './registry.js';
+import type { ServiceManager } from './services.js';
+import { handleControl } from './control.js';
+import { newId } from '../util/ids.js';
+import { messageOf } from '../util/errors.js';
+
+/** Path of the agents' WebSocket endpoint. */
+export const CONNECT_PATH = '/v1/connect';
+
+/** Headers an agent sends on the upgrade request. */
+export const AgentHeaders = {
+  apiKey: 'x-api-key',
+  agentId: 'x-agent-id',
+  protocol: 'x-connect-protocol',
+  kind: 'x-session-kind',
+} as const;
+
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ statusCode: status, code, message });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required' }[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * The agents' side of the hub: authenticates each WebSocket upgrade, wraps it in a MuxSession and relays
+ * streams between sessions. Each connecting process gets its own session id, so an agent's `up`, `reach`
+ * and `proxy` never displace one another.
+ */
+export class AgentGateway {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
+    perMessageDeflate: false,
+  });
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: SessionRegistry,
+    private readonly services: ServiceManager,
+    private readonly log: Logger,
+  ) {}
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    void this.authenticate(req, socket).then((auth) => {
+      if (!auth) return;
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, auth));
+    });
+  }
+
+  private async authenticate(
+    req: IncomingMessage,
+    socket: Duplex,
+  ): Promise<Omit<AgentSession, 'mux' | 'id' | 'connectedAt'> | undefined> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://hub');
+      if (url.pathname !== CONNECT_PATH) {
+        refuse(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+        return undefined;
+      }
+      const header = (name: string): string => {
+        const value = req.headers[name];
+        return (Array.isArray(value) ? value[0] : value) ?? '';
+      };
+      const version = header(AgentHeaders.protocol);
+      if (version !== String(PROTOCOL_VERSION)) {
+        refuse(
+          socket,
+          426,
+          'PROTOCOL_VERSION',
+          `this hub speaks protocol ${PROTOCOL_VERSION}, the agent sent '${version || 'none'}': upgrade the older side`,
+        );
+        return undefined;
+      }
+      const key = await verifyApiKey(this.store, header(AgentHeaders.apiKey));
+      if (!key) {
+        refuse(socket, 401, 'UNAUTHORIZED', 'missing, invalid or revoked API key');
+        return undefined;
+      }
+      const agent = await this.store.findAgent(key.workspaceId, header(AgentHeaders.agentId));
+      if (!agent) {
+        refuse(socket, 404, 'NOT_FOUND', 'unknown agent for this workspace: sign in again with `connect up`');
+        return undefined;
+      }
+      return {
+        agentId: agent.id,
+        agentLabel: agent.label,
+        workspaceId: key.workspaceId,
+        kind: header(AgentHeaders.kind).slice(0, 32) || 'agent',
+      };
+    } catch (err) {
+      this.log.error({ err: messageOf(err) }, 'agent authentication failed');
+      refuse(socket, 400, 'BAD_REQUEST', 'could not authenticate the agent');
+      return undefined;
+    }
+  }
+
+  private attach(ws: WebSocket, auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>): void {
+    const mux = new MuxSession({ sink: createWebSocketSink(ws), role: 'server', label: auth.agentLabel });
+    const session: AgentSession = { ...auth, id: newId('sess'), connectedAt: new Date().toISOString(), mux };
+    bindWebSocket(mux, ws);
+    this.registry.add(session);
+    const log = this.log.child({ session: session.id, agent: session.agentId, kind: session.kind });
+    log.info('agent session connected');
+    void this.store.touchAgent(session.agentId, session.connectedAt).catch(() => undefined);
+
+    mux.on('error', (err: unknown) => log.warn({ err: messageOf(err) }, 'closing agent session after protocol error'));
+    mux.on('close', (reason: string) => {
+      const offline = this.registry.remove(session);
+      log.info({ reason, offline }, 'agent session closed');
+    });
+    mux.on('control', (msg: Record<string, unknown>) => {
+      void handleControl(session, msg, this.services, log).then((reply) => {
+        if (reply && !mux.closed) mux.sendControl(reply);
+      });
+    });
+    mux.on('open', (req: import('../protocol/session.js').OpenRequest) => {
+      const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
+      const server = this.registry.serverOf(session.workspaceId, name);
+      if (!server) {
+        void this.services.get(session.workspaceId, name).then((known) => {
+          if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
+          else req.reject(ResetCode.NO_SERVICE, `no service named '${name}' in this workspace`);
+        });
+        return;
+      }
+      req.splice(server.mux, { service: name, from: session.agentLabel });
+    });
+    mux.sendControl({ op: 'welcome', sessionId: session.id, agentId: session.agentId, protocol: PROTOCOL_VERSION });
+  }
+
+  closeAll(): void {
+    for (const session of this.registry.all()) session.mux.close('hub shutting down');
+    this.wss.close();
+  }
+}

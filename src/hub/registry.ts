@@ -1,0 +1,70 @@
+import type { MuxSession } from '../protocol/session.js';
+
+/** One connected process of an agent: `up`, `reach`, `proxy` and `dev` each hold their own session. */
+export interface AgentSession {
+  id: string;
+  agentId: string;
+  agentLabel: string;
+  workspaceId: string;
+  kind: string;
+  connectedAt: string;
+  mux: MuxSession;
+}
+
+const serviceKey = (workspaceId: string, name: string): string => `${workspaceId}/${name.toLowerCase()}`;
+
+/**
+ * The hub's live state (never persisted): which sessions are connected and which session serves each
+ * service. A service's status is `online` exactly when a live session serves it.
+ */
+export class SessionRegistry {
+  private readonly sessions = new Map<string, AgentSession>();
+  private readonly servers = new Map<string, AgentSession>();
+
+  add(session: AgentSession): void {
+    this.sessions.set(session.id, session);
+  }
+
+  /** Removes a session and every service it served; returns the names that went offline. */
+  remove(session: AgentSession): string[] {
+    this.sessions.delete(session.id);
+    const offline: string[] = [];
+    for (const [key, server] of this.servers) {
+      if (server.id === session.id) {
+        this.servers.delete(key);
+        offline.push(key.slice(key.indexOf('/') + 1));
+      }
+    }
+    return offline;
+  }
+
+  serve(session: AgentSession, name: string): void {
+    this.servers.set(serviceKey(session.workspaceId, name), session);
+  }
+
+  unserve(workspaceId: string, name: string, sessionId?: string): void {
+    const key = serviceKey(workspaceId, name);
+    const current = this.servers.get(key);
+    if (current && (sessionId === undefined || current.id === sessionId)) this.servers.delete(key);
+  }
+
+  serverOf(workspaceId: string, name: string): AgentSession | undefined {
+    const session = this.servers.get(serviceKey(workspaceId, name));
+    return session && !session.mux.closed ? session : undefined;
+  }
+
+  isAgentOnline(workspaceId: string, agentId: string): boolean {
+    for (const s of this.sessions.values()) {
+      if (s.agentId === agentId && s.workspaceId === workspaceId && !s.mux.closed) return true;
+    }
+    return false;
+  }
+
+  sessionsOf(workspaceId: string, agentId: string): AgentSession[] {
+    return [...this.sessions.values()].filter((s) => s.agentId === agentId && s.workspaceId === workspaceId);
+  }
+
+  all(): AgentSession[] {
+    return [...this.sessions.values()];
+  }
+}

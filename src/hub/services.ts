@@ -1,0 +1,162 @@
+import type { Logger } from 'pino';
+import type { ServiceProtocol, ServiceRecord, Store } from './store/index.js';
+import type { AgentSession, SessionRegistry } from './registry.js';
+import type { TunnelPorts } from './tunnel-ports.js';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { newId } from '../util/ids.js';
+
+/** The public shape of a service, as seed 000 shows it for GET /v1/services. */
+export interface ServiceView {
+  id: string;
+  name: string;
+  targetPort: number;
+  tunnelPort: number;
+  status: 'online' | 'offline';
+  protocol: ServiceProtocol;
+  agentId: string;
+  agentLabel: string;
+  createdAt: string;
+}
+
+export interface ExposeRequest {
+  name: string;
+  targetHost: string;
+  targetPort: number;
+  protocol: ServiceProtocol;
+}
+
+/**
+ * Service lifecycle at the hub: registering an exposure (with its tunnel port), taking it offline, removing
+ * it, and listing a workspace's services with their live status.
+ */
+export class ServiceManager {
+  // Serialises tunnel-port allocation so that two exposes never pick the same free port.
+  private allocation: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly registry: SessionRegistry,
+    private readonly tunnels: TunnelPorts,
+    private readonly log: Logger,
+  ) {}
+
+  /** Binds the tunnel listener of every persisted service, so their ports stay reserved across restarts. */
+  async restoreListeners(): Promise<void> {
+    for (const service of await this.store.listAllServices()) {
+      if (!(await this.tunnels.listen(service.tunnelPort))) {
+        this.log.warn({ service: service.name, port: service.tunnelPort }, 'tunnel port is taken; will reallocate on expose');
+      }
+    }
+  }
+
+  async list(workspaceId: string): Promise<ServiceView[]> {
+    const [services, agents] = await Promise.all([this.store.listServices(workspaceId), this.store.listAgents(workspaceId)]);
+    const labels = new Map(agents.map((a) => [a.id, a.label]));
+    return services.map((s) => this.view(s, labels.get(s.agentId) ?? ''));
+  }
+
+  async get(workspaceId: string, name: string): Promise<ServiceView | undefined> {
+    const service = await this.store.findServiceByName(workspaceId, name);
+    if (!service) return undefined;
+    const agent = await this.store.findAgent(workspaceId, service.agentId);
+    return this.view(service, agent?.label ?? '');
+  }
+
+  view(s: ServiceRecord, agentLabel: string): ServiceView {
+    return {
+      id: s.id,
+      name: s.name,
+      targetPort: s.targetPort,
+      tunnelPort: s.tunnelPort,
+      status: this.registry.serverOf(s.workspaceId, s.name) ? 'online' : 'offline',
+      protocol: s.protocol,
+      agentId: s.agentId,
+      agentLabel,
+      createdAt: s.createdAt,
+    };
+  }
+
+  /**
+   * Registers (or re-registers after a reconnect) a service served by this session. A name held by another
+   * agent of the workspace is refused; the same agent may move it between its own sessions (a restart).
+   */
+  async expose(session: AgentSession, req: ExposeRequest): Promise<ServiceView> {
+    const run = this.allocation.then(() => this.exposeNow(session, req));
+    this.allocation = run.catch(() => undefined);
+    return run;
+  }
+
+  private async exposeNow(session: AgentSession, req: ExposeRequest): Promise<ServiceView> {
+    const name = req.name.toLowerCase();
+    let service = await this.store.findServiceByName(session.workspaceId, name);
+    if (service && service.agentId !== session.agentId) {
+      const owner = await this.store.findAgent(session.workspaceId, service.agentId);
+      throw new ConnectError(
+        ErrorCodes.CONFLICT,
+        `service '${name}' is already exposed by agent ${owner?.label ?? service.agentId}`,
+        'Pick another name, or remove it there first.',
+      );
+    }
+    if (service) {
+      if (!(await this.tunnels.listen(service.tunnelPort))) {
+        const port = await this.allocatePort();
+        service = await this.store.updateService(service.id, { tunnelPort: port });
+      }
+      if (
+        service.targetHost !== req.targetHost ||
+        service.targetPort !== req.targetPort ||
+        service.protocol !== req.protocol
+      ) {
+        service = await this.store.updateService(service.id, {
+          targetHost: req.targetHost,
+          targetPort: req.targetPort,
+          protocol: req.protocol,
+        });
+      }
+    } else {
+      const tunnelPort = await this.allocatePort();
+      try {
+        service = await this.store.insertService({
+          id: newId('svc'),
+          workspaceId: session.workspaceId,
+          agentId: session.agentId,
+          name,
+          targetHost: req.targetHost,
+          targetPort: req.targetPort,
+          tunnelPort,
+          protocol: req.protocol,
+        });
+      } catch (err) {
+        await this.tunnels.release(tunnelPort);
+        throw err;
+      }
+    }
+    this.registry.serve(session, name);
+    this.log.info({ service: name, agent: session.agentId, tunnelPort: service.tunnelPort }, 'service online');
+    return this.view(service, session.agentLabel);
+  }
+
+  private async allocatePort(): Promise<number> {
+    const port = await this.tunnels.allocate(await this.store.usedTunnelPorts());
+    if (port === undefined) {
+      throw new ConnectError(ErrorCodes.NO_TUNNEL_PORT, 'the hub has no free tunnel port left in its range');
+    }
+    return port;
+  }
+
+  /** Takes a service offline (the session stops serving it) or removes it entirely. */
+  async unexpose(workspaceId: string, agentId: string | undefined, name: string, remove: boolean): Promise<boolean> {
+    const service = await this.store.findServiceByName(workspaceId, name);
+    if (!service) return false;
+    if (agentId !== undefined && service.agentId !== agentId) {
+      throw new ConnectError(ErrorCodes.CONFLICT, `service '${service.name}' belongs to another agent`);
+    }
+    this.registry.unserve(workspaceId, service.name);
+    if (remove) {
+      await this.store.deleteService(workspaceId, service.id);
+      await this.tunnels.release(service.tunnelPort);
+      this.log.info({ service: service.name }, 'service removed');
+    }
+    return true;
+  }
+}

@@ -1,0 +1,264 @@
+import { Migrator, sql, type Kysely, type Selectable } from 'kysely';
+import type { Database } from './schema.js';
+import { migrationProvider } from './migrations.js';
+import type {
+  AgentRecord,
+  ApiKeyRecord,
+  NewService,
+  ServiceProtocol,
+  ServiceRecord,
+  Store,
+  WorkspaceRecord,
+} from './types.js';
+import { ConnectError, ErrorCodes } from '../../util/errors.js';
+import { newId } from '../../util/ids.js';
+
+const now = (): string => new Date().toISOString();
+
+function toService(row: Selectable<Database['services']>): ServiceRecord {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    agentId: row.agent_id,
+    name: row.name,
+    targetHost: row.target_host,
+    targetPort: Number(row.target_port),
+    tunnelPort: Number(row.tunnel_port),
+    protocol: row.protocol as ServiceProtocol,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toAgent(row: Selectable<Database['agents']>): AgentRecord {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    label: row.label,
+    name: row.name,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+  };
+}
+
+function toKey(row: Selectable<Database['api_keys']>): ApiKeyRecord {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    hash: row.hash,
+    label: row.label,
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/**
+ * The one Store implementation: the same kysely queries run on SQLite and PostgreSQL, so the two
+ * backends cannot drift apart. Dialect-specific setup lives in sqlite-store.ts and postgres-store.ts.
+ */
+export class KyselyStore implements Store {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly onClose: () => Promise<void> = () => Promise.resolve(),
+  ) {}
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw new ConnectError(ErrorCodes.STORE_ERROR, `database migration failed: ${String(error)}`);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.db);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+    await this.onClose();
+  }
+
+  async ensureWorkspace(name: string): Promise<WorkspaceRecord> {
+    const existing = await this.db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirst();
+    if (existing) return { id: existing.id, name: existing.name, createdAt: existing.created_at };
+    const row = { id: newId('ws'), name, created_at: now() };
+    // Two callers may race to create the same workspace; the unique constraint keeps one.
+    await this.db
+      .insertInto('workspaces')
+      .values(row)
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const created = await this.db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+    return { id: created.id, name: created.name, createdAt: created.created_at };
+  }
+
+  async getWorkspace(id: string): Promise<WorkspaceRecord | undefined> {
+    const row = await this.db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && { id: row.id, name: row.name, createdAt: row.created_at };
+  }
+
+  async createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
+    const row = {
+      id: key.id,
+      workspace_id: key.workspaceId,
+      hash: key.hash,
+      label: key.label,
+      created_at: now(),
+      revoked_at: null,
+    };
+    await this.db.insertInto('api_keys').values(row).execute();
+    return toKey(row);
+  }
+
+  async findApiKey(id: string): Promise<ApiKeyRecord | undefined> {
+    const row = await this.db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toKey(row);
+  }
+
+  async listApiKeys(): Promise<(ApiKeyRecord & { workspaceName: string })[]> {
+    const rows = await this.db
+      .selectFrom('api_keys')
+      .innerJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
+      .selectAll('api_keys')
+      .select('workspaces.name as workspace_name')
+      .orderBy('api_keys.created_at')
+      .execute();
+    return rows.map((r) => ({ ...toKey(r), workspaceName: r.workspace_name }));
+  }
+
+  async revokeApiKey(id: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('api_keys')
+      .set({ revoked_at: now() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async createAgent(agent: Omit<AgentRecord, 'createdAt' | 'lastSeenAt'>): Promise<AgentRecord> {
+    const row = {
+      id: agent.id,
+      workspace_id: agent.workspaceId,
+      label: agent.label,
+      name: agent.name,
+      created_at: now(),
+      last_seen_at: null,
+    };
+    await this.db.insertInto('agents').values(row).execute();
+    return toAgent(row);
+  }
+
+  async findAgent(workspaceId: string, id: string): Promise<AgentRecord | undefined> {
+    const row = await this.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('id', '=', id)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    return row && toAgent(row);
+  }
+
+  async listAgents(workspaceId: string): Promise<AgentRecord[]> {
+    const rows = await this.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toAgent);
+  }
+
+  async updateAgent(workspaceId: string, id: string, change: { label?: string; name?: string | null }): Promise<void> {
+    const set: { label?: string; name?: string | null } = {};
+    if (change.label !== undefined) set.label = change.label;
+    if (change.name !== undefined) set.name = change.name;
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('agents').set(set).where('id', '=', id).where('workspace_id', '=', workspaceId).execute();
+  }
+
+  async touchAgent(id: string, at: string): Promise<void> {
+    await this.db.updateTable('agents').set({ last_seen_at: at }).where('id', '=', id).execute();
+  }
+
+  async listServices(workspaceId: string): Promise<ServiceRecord[]> {
+    const rows = await this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('name')
+      .execute();
+    return rows.map(toService);
+  }
+
+  async listAllServices(): Promise<ServiceRecord[]> {
+    const rows = await this.db.selectFrom('services').selectAll().orderBy('tunnel_port').execute();
+    return rows.map(toService);
+  }
+
+  async findServiceByName(workspaceId: string, name: string): Promise<ServiceRecord | undefined> {
+    const row = await this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('name', '=', name.toLowerCase())
+      .executeTakeFirst();
+    return row && toService(row);
+  }
+
+  async insertService(service: NewService): Promise<ServiceRecord> {
+    const at = now();
+    const row = {
+      id: service.id,
+      workspace_id: service.workspaceId,
+      agent_id: service.agentId,
+      name: service.name.toLowerCase(),
+      target_host: service.targetHost,
+      target_port: service.targetPort,
+      tunnel_port: service.tunnelPort,
+      protocol: service.protocol,
+      created_at: at,
+      updated_at: at,
+    };
+    await this.db.insertInto('services').values(row).execute();
+    return toService(row);
+  }
+
+  async updateService(
+    id: string,
+    change: Partial<Pick<ServiceRecord, 'agentId' | 'targetHost' | 'targetPort' | 'protocol' | 'tunnelPort'>>,
+  ): Promise<ServiceRecord> {
+    await this.db
+      .updateTable('services')
+      .set({
+        ...(change.agentId !== undefined && { agent_id: change.agentId }),
+        ...(change.targetHost !== undefined && { target_host: change.targetHost }),
+        ...(change.targetPort !== undefined && { target_port: change.targetPort }),
+        ...(change.protocol !== undefined && { protocol: change.protocol }),
+        ...(change.tunnelPort !== undefined && { tunnel_port: change.tunnelPort }),
+        updated_at: now(),
+      })
+      .where('id', '=', id)
+      .execute();
+    const row = await this.db.selectFrom('services').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    return toService(row);
+  }
+
+  async deleteService(workspaceId: string, id: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('services')
+      .where('id', '=', id)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async usedTunnelPorts(): Promise<Set<number>> {
+    const rows = await this.db.selectFrom('services').select('tunnel_port').execute();
+    return new Set(rows.map((r) => Number(r.tunnel_port)));
+  }
+}

@@ -1,0 +1,36 @@
+import type { Generated } from 'kysely';
+
+/** Table shapes as kysely sees them. Column names are snake_case in the database. */
+export interface Database {
+  workspaces: { id: string; name: string; created_at: string };
+  api_keys: {
+    id: string;
+    workspace_id: string;
+    hash: string;
+    label: string | null;
+    created_at: string;
+    revoked_at: string | null;
+  };
+  agents: {
+    id: string;
+    workspace_id: string;
+    label: string;
+    name: string | null;
+    created_at: string;
+    last_seen_at: string | null;
+  };
+  services: {
+    id: string;
+    workspace_id: string;
+    agent_id: string;
+    name: string;
+    target_host: string;
+    target_port: number;
+    tunnel_port: number;
+    protocol: string;
+    created_at: string;
+    updated_at: string;
+  };
+  /** kysely's own bookkeeping tables are created by its Migrator. */
+  _placeholder?: { id: Generated<number> };
+}

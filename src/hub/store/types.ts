@@ -1,0 +1,91 @@
+/**
+ * The hub's persistent state, independent of the database behind it. Both implementations (SQLite for the
+ * embedded default, PostgreSQL for deployments that outgrow one hub) fill this interface; nothing here leaks
+ * a dialect (no rowids, no SQLite integers as booleans, dates are ISO strings).
+ */
+export interface WorkspaceRecord {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export interface ApiKeyRecord {
+  /** Public part of the key, also its lookup id: `tok_<id>_<secret>`. */
+  id: string;
+  workspaceId: string;
+  /** sha256 of the whole key, hex. Keys are 256-bit random, so a fast hash is enough (no dictionary to attack). */
+  hash: string;
+  label: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface AgentRecord {
+  id: string;
+  workspaceId: string;
+  label: string;
+  name: string | null;
+  createdAt: string;
+  lastSeenAt: string | null;
+}
+
+export type ServiceProtocol = 'tcp' | 'http' | 'https';
+
+export interface ServiceRecord {
+  id: string;
+  workspaceId: string;
+  agentId: string;
+  name: string;
+  targetHost: string;
+  targetPort: number;
+  tunnelPort: number;
+  protocol: ServiceProtocol;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface NewService {
+  id: string;
+  workspaceId: string;
+  agentId: string;
+  name: string;
+  targetHost: string;
+  targetPort: number;
+  tunnelPort: number;
+  protocol: ServiceProtocol;
+}
+
+export interface Store {
+  /** Applies pending migrations; safe to call on every start. */
+  migrate(): Promise<void>;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+
+  ensureWorkspace(name: string): Promise<WorkspaceRecord>;
+  getWorkspace(id: string): Promise<WorkspaceRecord | undefined>;
+
+  createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord>;
+  findApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  listApiKeys(): Promise<(ApiKeyRecord & { workspaceName: string })[]>;
+  /** Returns false when no such key exists or it was already revoked. */
+  revokeApiKey(id: string): Promise<boolean>;
+
+  createAgent(agent: Omit<AgentRecord, 'createdAt' | 'lastSeenAt'>): Promise<AgentRecord>;
+  findAgent(workspaceId: string, id: string): Promise<AgentRecord | undefined>;
+  listAgents(workspaceId: string): Promise<AgentRecord[]>;
+  updateAgent(workspaceId: string, id: string, change: { label?: string; name?: string | null }): Promise<void>;
+  touchAgent(id: string, at: string): Promise<void>;
+
+  listServices(workspaceId: string): Promise<ServiceRecord[]>;
+  listAllServices(): Promise<ServiceRecord[]>;
+  findServiceByName(workspaceId: string, name: string): Promise<ServiceRecord | undefined>;
+  insertService(service: NewService): Promise<ServiceRecord>;
+  updateService(
+    id: string,
+    change: Partial<Pick<ServiceRecord, 'agentId' | 'targetHost' | 'targetPort' | 'protocol' | 'tunnelPort'>>,
+  ): Promise<ServiceRecord>;
+  deleteService(workspaceId: string, id: string): Promise<boolean>;
+  /** Every tunnel port held by a service of any workspace: ports are a machine-wide resource. */
+  usedTunnelPorts(): Promise<Set<number>>;
+}

@@ -1,0 +1,59 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+
+/**
+ * One TCP listener per exposed service on tunnel-host:tunnelPort (seed "Direct Tunnel Connections").
+ * Ports come from a configured range; the store remembers each service's port so it survives restarts.
+ */
+export class TunnelPorts {
+  private readonly listeners = new Map<number, Server>();
+
+  constructor(
+    private readonly host: string,
+    private readonly range: { low: number; high: number },
+    private readonly onConnection: (port: number, socket: Socket) => void,
+    private readonly log: Logger,
+  ) {}
+
+  inRange(port: number): boolean {
+    return port >= this.range.low && port <= this.range.high;
+  }
+
+  /** Picks the lowest port of the range that no service holds and that this machine lets us bind. */
+  async allocate(used: Set<number>): Promise<number | undefined> {
+    for (let port = this.range.low; port <= this.range.high; port++) {
+      if (used.has(port) || this.listeners.has(port)) continue;
+      if (await this.listen(port)) return port;
+    }
+    return undefined;
+  }
+
+  /** Binds the listener for a port; false when the port is taken by something else on this machine. */
+  async listen(port: number): Promise<boolean> {
+    if (this.listeners.has(port)) return true;
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(port, socket));
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen({ host: this.host, port, exclusive: true }, () => resolve(true));
+    });
+    if (!bound) return false;
+    server.on('error', (err) => this.log.warn({ port, err: err.message }, 'tunnel listener error'));
+    this.listeners.set(port, server);
+    return true;
+  }
+
+  async release(port: number): Promise<void> {
+    const server = this.listeners.get(port);
+    if (!server) return;
+    this.listeners.delete(port);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.listeners.keys()].map((port) => this.release(port)));
+  }
+
+  get bound(): number[] {
+    return [...this.listeners.keys()];
+  }
+}

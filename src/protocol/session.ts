@@ -1,0 +1,526 @@
+/**
+ * MuxSession: many streams over one message transport (a WebSocket), plus keepalive and hub splicing.
+ *
+ * Credit / window agreement. Each stream has ONE window size W, chosen by the opener: OPEN carries the opener's
+ * configured `initialWindow`, and the opener assumes the acceptor uses the same W (it may write immediately, before
+ * any reply). The acceptor adopts W from the OPEN, up to its own `initialWindow` (its memory cap). So configure the
+ * same `initialWindow` on every agent (the default): if an acceptor's cap is smaller than the opener's W, an opener
+ * that fills its window gets RST FLOW_CONTROL. The hub does not account credit for spliced streams; it forwards the
+ * OPEN's window unchanged, so credit is end to end between the agents.
+ *
+ * Scheduling. WINDOW/FIN/RST/PING/PONG/OPEN/ACCEPT/CONTROL/GOAWAY are sent at once. DATA is sent at once too while
+ * the transport's bufferedAmount is at or under `highWaterMark`; above it, DATA waits in per-stream queues and is
+ * flushed round-robin (one chunk per stream per turn) on `onTransportDrain()`, on new credit, and on each ping tick.
+ *
+ * Failure. `receive()` never throws: a malformed frame (or a listener that throws) emits 'error' (only if someone
+ * listens: an unhandled 'error' event would crash the process) and closes the session; every stream then gets a
+ * 'reset' with SESSION_CLOSED and every splice partner gets RST SESSION_CLOSED.
+ *
+ * Events: 'open' (OpenRequest), 'control' (msg), 'goaway' ({code, reason}), 'error' (err), 'dead' (), 'close' (reason).
+ */
+import { EventEmitter } from 'node:events';
+import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import {
+  decodeFrame,
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_MAX_DATA_CHUNK,
+  encodeFrame,
+  FrameType,
+  MAX_FRAME_PAYLOAD,
+  MAX_U32,
+  PING_PAYLOAD_SIZE,
+  readFrameType,
+  ResetCode,
+  shortReason,
+  type Frame,
+  type JsonObject,
+} from './frames.js';
+import { Splice, type SpliceHost } from './splice.js';
+import { MuxStream, type StreamHost } from './stream.js';
+
+/** How a session writes to its transport. */
+export interface FrameSink {
+  send(frame: Buffer): void;
+  /** Bytes queued in the transport and not yet written to the network. */
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+  /** Optional: drop the transport without a closing handshake (used when the peer is dead). */
+  terminate?(): void;
+}
+
+export interface MuxSessionOptions {
+  sink: FrameSink;
+  /** 'client' opens odd stream ids, 'server' (the hub) even ids. */
+  role: 'client' | 'server';
+  /** Our receive window per stream (default 4 MiB). Use the same value on every agent (see top of file). */
+  initialWindow?: number;
+  /** DATA frames carry at most this many bytes (default 128 KiB). */
+  maxDataChunk?: number;
+  /** Default 5000. 0 disables pings. */
+  pingIntervalMs?: number;
+  /** Default 15000: no frame at all received for this long => 'dead', then closed. 0 disables. */
+  deadAfterMs?: number;
+  /** Default 1 MiB: above this transport bufferedAmount, DATA queues inside the session. */
+  highWaterMark?: number;
+  /** For log and error messages. */
+  label?: string;
+}
+
+export interface OpenRequest {
+  readonly streamId: number;
+  readonly meta: Record<string, unknown>;
+  /** Become the endpoint of this stream. Frames that arrived meanwhile are delivered after accept() returns. */
+  accept(): MuxStream;
+  /** Hub relay: forward this stream frame by frame to a new stream on `peer`, opened with `meta`. */
+  splice(peer: MuxSession, meta: Record<string, unknown>): void;
+  /** Refuse the stream (RST). */
+  reject(code: ResetCode, reason: string): void;
+}
+
+export interface SessionStats {
+  streams: number;
+  splices: number;
+  /** Bytes written by local writers, waiting for credit or for the transport. */
+  queuedBytes: number;
+  /** Bytes received and not yet consumed (plus DATA held for OPENs not yet accepted). */
+  unconsumedBytes: number;
+  transportBuffered: number;
+  bufferedBytes: number;
+}
+
+/** An OPEN awaiting the application's decision; frames that arrive meanwhile are held (bounded by the window). */
+interface PendingOpen {
+  readonly window: number;
+  readonly frames: Buffer[];
+  dataBytes: number;
+}
+
+export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
+  readonly label: string;
+  readonly maxDataChunk: number;
+  readonly initialWindow: number;
+  private readonly sink: FrameSink;
+  private readonly role: 'client' | 'server';
+  private readonly highWaterMark: number;
+  private readonly deadAfterMs: number;
+
+  private nextLocalId: number;
+  private lastPeerId = 0;
+  private readonly streams = new Map<number, MuxStream>();
+  private readonly pending = new Map<number, PendingOpen>();
+  private readonly splices = new Map<number, Splice>();
+  /** Streams with something to send, in round-robin order (a Set keeps insertion order; re-adding moves to the end). */
+  private readonly ready = new Set<MuxStream>();
+  private flushing = false;
+  private isClosed = false;
+  private lastReceivedAt = Date.now();
+  private pingTimer: NodeJS.Timeout | undefined;
+  private deadTimer: NodeJS.Timeout | undefined;
+  private pingCounter = 0n;
+
+  constructor(opts: MuxSessionOptions) {
+    super();
+    this.sink = opts.sink;
+    this.role = opts.role;
+    this.label = opts.label ?? opts.role;
+    this.initialWindow = clampInt(opts.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_U32);
+    this.maxDataChunk = clampInt(opts.maxDataChunk ?? DEFAULT_MAX_DATA_CHUNK, 1, MAX_FRAME_PAYLOAD);
+    this.highWaterMark = opts.highWaterMark ?? 1024 * 1024;
+    this.deadAfterMs = opts.deadAfterMs ?? 15_000;
+    this.nextLocalId = this.role === 'client' ? 1 : 2;
+
+    const pingIntervalMs = opts.pingIntervalMs ?? 5000;
+    if (pingIntervalMs > 0) {
+      // The tick also retries queued DATA, in case a transport drain notification was missed.
+      this.pingTimer = setInterval(() => {
+        this.sendPing();
+        this.flush();
+      }, pingIntervalMs);
+      this.pingTimer.unref();
+    }
+    if (this.deadAfterMs > 0) this.armDeadTimer(this.deadAfterMs);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Public API
+
+  /** Feeds one incoming transport message. Never throws. */
+  receive(message: Buffer): void {
+    if (this.isClosed) return;
+    this.lastReceivedAt = Date.now();
+    try {
+      this.dispatch(decodeFrame(message), message);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Opens a stream; the caller may write at once (send credit = our initialWindow, see top of file). */
+  openStream(meta: Record<string, unknown>): MuxStream {
+    const id = this.allocateStreamId();
+    const stream = new MuxStream({
+      id,
+      meta,
+      host: this,
+      sendWindow: this.initialWindow,
+      receiveWindow: this.initialWindow,
+    });
+    if (this.isClosed) {
+      // Uniform failure path for callers: the stream resets asynchronously, after they attached listeners.
+      queueMicrotask(() => stream.onSessionClosed('session closed'));
+      return stream;
+    }
+    this.streams.set(id, stream);
+    this.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: id, window: this.initialWindow, meta }));
+    return stream;
+  }
+
+  sendControl(msg: Record<string, unknown>): void {
+    this.sendNow(encodeFrame({ type: FrameType.CONTROL, streamId: 0, msg }));
+  }
+
+  /** Tells the peer why we leave (GOAWAY), then closes. */
+  goAway(code: number, reason: string): void {
+    if (this.isClosed) return;
+    this.sendNow(encodeFrame({ type: FrameType.GOAWAY, streamId: 0, code, reason: shortReason(reason) }));
+    this.close(reason);
+  }
+
+  /** The transport's buffer drained: flush queued DATA. */
+  onTransportDrain(): void {
+    this.flush();
+  }
+
+  /** A transport-level violation (e.g. a text WebSocket message): same handling as a malformed frame. */
+  protocolError(message: string): void {
+    this.fail(new ConnectError(ErrorCodes.PROTOCOL_ERROR, `protocol error: ${message}`));
+  }
+
+  close(reason = 'session closed'): void {
+    this.shutdown(1000, reason, false);
+  }
+
+  stats(): SessionStats {
+    let queuedBytes = 0;
+    let unconsumedBytes = 0;
+    for (const stream of this.streams.values()) {
+      queuedBytes += stream.queuedBytes;
+      unconsumedBytes += stream.unconsumedBytes;
+    }
+    for (const p of this.pending.values()) unconsumedBytes += p.dataBytes;
+    const transportBuffered = this.sink.bufferedAmount();
+    return {
+      streams: this.streams.size,
+      splices: this.splices.size,
+      queuedBytes,
+      unconsumedBytes,
+      transportBuffered,
+      bufferedBytes: queuedBytes + unconsumedBytes + transportBuffered,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // StreamHost / SpliceHost (internal: used by MuxStream, Splice and OpenRequest of this module)
+
+  /** @internal */
+  sendNow(frame: Buffer): void {
+    if (this.isClosed) return;
+    this.sink.send(frame);
+  }
+
+  /** @internal */
+  wake(stream: MuxStream): void {
+    if (this.isClosed) return;
+    if (stream.hasSendable()) this.ready.add(stream);
+    this.flush();
+  }
+
+  /** @internal */
+  forget(stream: MuxStream): void {
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    this.ready.delete(stream);
+  }
+
+  /** @internal */
+  detachSplice(streamId: number): void {
+    this.splices.delete(streamId);
+  }
+
+  /** @internal */
+  allocateStreamId(): number {
+    const id = this.nextLocalId;
+    if (id > MAX_U32) throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `${this.label}: stream ids exhausted`);
+    this.nextLocalId += 2;
+    return id;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Receiving
+
+  private dispatch(frame: Frame, message: Buffer): void {
+    switch (frame.type) {
+      case FrameType.PING:
+        this.sendNow(encodeFrame({ type: FrameType.PONG, streamId: 0, data: frame.data }));
+        return;
+      case FrameType.PONG:
+        return; // receiving anything already proved the peer alive (lastReceivedAt)
+      case FrameType.CONTROL:
+        this.emit('control', frame.msg);
+        return;
+      case FrameType.GOAWAY:
+        this.emit('goaway', { code: frame.code, reason: frame.reason });
+        this.close(`peer went away: ${frame.reason}`);
+        return;
+      case FrameType.OPEN:
+        this.handleOpen(frame.streamId, frame.window, frame.meta);
+        return;
+      default:
+        break;
+    }
+    const id = frame.streamId;
+    const splice = this.splices.get(id);
+    if (splice) {
+      splice.forward(this, message, frame.type);
+      return;
+    }
+    const pending = this.pending.get(id);
+    if (pending) {
+      this.holdPending(id, pending, frame, message);
+      return;
+    }
+    const stream = this.streams.get(id);
+    // Unknown id: a frame that crossed our RST or close on the wire. Normal; ignore it.
+    if (stream) deliver(stream, frame);
+  }
+
+  private handleOpen(id: number, window: number, meta: JsonObject): void {
+    const peerOpensOdd = this.role === 'server';
+    if ((id % 2 === 1) !== peerOpensOdd) {
+      throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `protocol error: OPEN with stream id ${id} of our parity`);
+    }
+    // Monotonic ids tell a new stream from a late frame of a closed one, without remembering closed ids.
+    if (id <= this.lastPeerId) {
+      throw new ConnectError(
+        ErrorCodes.PROTOCOL_ERROR,
+        `protocol error: OPEN stream id ${id} not above the previous ${this.lastPeerId}`,
+      );
+    }
+    this.lastPeerId = id;
+    this.pending.set(id, { window: Math.min(window, this.initialWindow), frames: [], dataBytes: 0 });
+    const req = new PendingRequest(this, id, meta, window);
+    if (this.listenerCount('open') === 0) req.reject(ResetCode.NO_SERVICE, 'nobody accepts streams here');
+    else this.emit('open', req);
+  }
+
+  private holdPending(id: number, pending: PendingOpen, frame: Frame, message: Buffer): void {
+    if (frame.type === FrameType.DATA) {
+      pending.dataBytes += frame.payload.length;
+      if (pending.dataBytes > pending.window) {
+        // Bounded by the window, as for an accepted stream: a peer ignoring credit cannot grow our memory.
+        this.pending.delete(id);
+        const reason = 'peer sent beyond the window';
+        const accepted = this.streams.get(id);
+        if (accepted) accepted.resetBySession(ResetCode.FLOW_CONTROL, reason);
+        else this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.FLOW_CONTROL, reason }));
+        return;
+      }
+    }
+    pending.frames.push(message);
+  }
+
+  /** @internal Called by PendingRequest. */
+  acceptPending(id: number, meta: JsonObject): MuxStream {
+    const pending = this.pending.get(id);
+    const stream = new MuxStream({
+      id,
+      meta,
+      host: this,
+      sendWindow: pending?.window ?? this.initialWindow,
+      receiveWindow: pending?.window ?? this.initialWindow,
+    });
+    if (this.isClosed || !pending) {
+      queueMicrotask(() => stream.onSessionClosed(this.isClosed ? 'session closed' : 'stream already gone'));
+      return stream;
+    }
+    this.streams.set(id, stream);
+    // Replay after accept() returns, so the caller has attached its 'data'/'reset' listeners. Frames arriving
+    // before the replay keep going to `pending.frames` (dispatch checks pending first), preserving order.
+    queueMicrotask(() => {
+      try {
+        for (let i = 0; i < pending.frames.length; i++) {
+          if (this.isClosed) break;
+          deliver(stream, decodeFrame(pending.frames[i]!));
+        }
+      } catch (err) {
+        this.fail(err);
+      } finally {
+        if (this.pending.get(id) === pending) this.pending.delete(id);
+      }
+    });
+    return stream;
+  }
+
+  /** @internal Called by PendingRequest. */
+  splicePending(id: number, peer: MuxSession, window: number, meta: JsonObject): void {
+    const pending = this.pending.get(id);
+    if (!pending || this.isClosed) return;
+    this.pending.delete(id);
+    if (peer.closed || peer === this) {
+      this.sendNow(
+        encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.OFFLINE, reason: 'peer session offline' }),
+      );
+      return;
+    }
+    const peerId = peer.allocateStreamId();
+    // Same window as the original OPEN: credit stays end to end between the two agents.
+    peer.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: peerId, window, meta }));
+    const splice = new Splice(this, id, peer, peerId);
+    this.splices.set(id, splice);
+    peer.splices.set(peerId, splice);
+    for (const message of pending.frames) splice.forward(this, message, readFrameType(message) as FrameType);
+  }
+
+  /** @internal Called by PendingRequest. */
+  rejectPending(id: number, code: ResetCode, reason: string): void {
+    if (!this.pending.delete(id)) return;
+    this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code, reason: shortReason(reason) }));
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Sending
+
+  private flush(): void {
+    if (this.flushing || this.isClosed) return;
+    this.flushing = true;
+    try {
+      while (this.ready.size > 0 && this.sink.bufferedAmount() <= this.highWaterMark) {
+        const stream = this.ready.values().next().value as MuxStream;
+        this.ready.delete(stream);
+        stream.sendNextChunk();
+        if (stream.hasSendable()) this.ready.add(stream); // to the back of the line: round-robin
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private sendPing(): void {
+    const data = Buffer.allocUnsafe(PING_PAYLOAD_SIZE);
+    data.writeBigUInt64BE(this.pingCounter++ & 0xffff_ffff_ffff_ffffn);
+    this.sendNow(encodeFrame({ type: FrameType.PING, streamId: 0, data }));
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Liveness and shutdown
+
+  /**
+   * One timer for the whole session rather than one reset per frame (frames arrive at ~100k/s on a busy link):
+   * when it fires, it checks how long ago the last frame came and re-arms for the remainder.
+   */
+  private armDeadTimer(ms: number): void {
+    this.deadTimer = setTimeout(() => {
+      const silentFor = Date.now() - this.lastReceivedAt;
+      if (silentFor >= this.deadAfterMs) {
+        this.emit('dead');
+        this.shutdown(1001, `peer silent for ${silentFor} ms`, true);
+      } else {
+        this.armDeadTimer(this.deadAfterMs - silentFor);
+      }
+    }, ms);
+    this.deadTimer.unref();
+  }
+
+  private fail(err: unknown): void {
+    const protocol = err instanceof ConnectError && err.code === ErrorCodes.PROTOCOL_ERROR;
+    const error = protocol
+      ? err
+      : new ConnectError(ErrorCodes.INTERNAL, `${this.label}: session handler failed: ${messageOf(err)}`);
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this.shutdown(protocol ? 1002 : 1011, error.message, false);
+  }
+
+  private shutdown(code: number, reason: string, terminate: boolean): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    clearInterval(this.pingTimer);
+    clearTimeout(this.deadTimer);
+    this.ready.clear();
+    this.pending.clear();
+    for (const stream of [...this.streams.values()]) stream.onSessionClosed(reason);
+    this.streams.clear();
+    for (const splice of [...this.splices.values()]) splice.sessionClosed(this, shortReason(reason));
+    this.splices.clear();
+    try {
+      if (terminate && this.sink.terminate) this.sink.terminate();
+      else this.sink.close(code, reason);
+    } catch {
+      // The transport is going away anyway; a failing close must not escape into an event handler.
+    }
+    this.emit('close', reason);
+  }
+}
+
+/** Routes a decoded stream frame to its stream. */
+function deliver(stream: MuxStream, frame: Frame): void {
+  switch (frame.type) {
+    case FrameType.DATA:
+      stream.onData(frame.payload);
+      return;
+    case FrameType.WINDOW:
+      stream.onWindow(frame.increment);
+      return;
+    case FrameType.ACCEPT:
+      stream.onAccept();
+      return;
+    case FrameType.FIN:
+      stream.onFin();
+      return;
+    case FrameType.RST:
+      stream.onReset(frame.code, frame.reason);
+      return;
+    default:
+      return;
+  }
+}
+
+class PendingRequest implements OpenRequest {
+  private decided = false;
+
+  constructor(
+    private readonly session: MuxSession,
+    readonly streamId: number,
+    readonly meta: Record<string, unknown>,
+    private readonly window: number,
+  ) {}
+
+  accept(): MuxStream {
+    this.decide('accept');
+    return this.session.acceptPending(this.streamId, this.meta);
+  }
+
+  splice(peer: MuxSession, meta: Record<string, unknown>): void {
+    this.decide('splice');
+    this.session.splicePending(this.streamId, peer, this.window, meta);
+  }
+
+  reject(code: ResetCode, reason: string): void {
+    if (this.decided) return;
+    this.decided = true;
+    this.session.rejectPending(this.streamId, code, reason);
+  }
+
+  private decide(what: string): void {
+    if (this.decided) {
+      throw new ConnectError(ErrorCodes.INTERNAL, `stream ${this.streamId}: ${what}() after the OPEN was decided`);
+    }
+    this.decided = true;
+  }
+}
+
+function clampInt(value: number, min: number, max: number): number {
+  return Math.max(min, Math.min(max, Math.floor(value)));
+}

@@ -1,0 +1,49 @@
+/**
+ * Every error the product reports to a user or an API client carries one of these stable codes.
+ * Codes never change meaning once published; messages may be reworded.
+ */
+export const ErrorCodes = {
+  BAD_INPUT: 'BAD_INPUT',
+  BAD_CONFIG: 'BAD_CONFIG',
+  NOT_SIGNED_IN: 'NOT_SIGNED_IN',
+  CREDENTIALS_CORRUPT: 'CREDENTIALS_CORRUPT',
+  HUB_UNREACHABLE: 'HUB_UNREACHABLE',
+  HUB_ERROR: 'HUB_ERROR',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  NOT_FOUND: 'NOT_FOUND',
+  CONFLICT: 'CONFLICT',
+  SERVICE_OFFLINE: 'SERVICE_OFFLINE',
+  PORT_UNAVAILABLE: 'PORT_UNAVAILABLE',
+  NO_TUNNEL_PORT: 'NO_TUNNEL_PORT',
+  PROTOCOL_ERROR: 'PROTOCOL_ERROR',
+  TARGET_UNREACHABLE: 'TARGET_UNREACHABLE',
+  TIMEOUT: 'TIMEOUT',
+  UNSUPPORTED: 'UNSUPPORTED',
+  STORE_ERROR: 'STORE_ERROR',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** An expected failure: the CLI prints its message on one line and exits 1; the API maps it to a 4xx. */
+export class ConnectError extends Error {
+  override readonly name = 'ConnectError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** A second line telling the user what to do next, when there is something to do. */
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isConnectError(err: unknown): err is ConnectError {
+  return err instanceof ConnectError;
+}
+
+/** The message of any thrown value, for logs and one-line reports. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
