@@ -9,8 +9,9 @@ export async function detectProtocol(host: string, port: number, timeoutMs = 800
   const http = await ask(host, port, Buffer.from(`HEAD / HTTP/1.0\r\nHost: ${host}\r\n\r\n`), timeoutMs);
   if (http?.subarray(0, 5).toString('latin1') === 'HTTP/') return 'http';
   const tls = await ask(host, port, TLS_CLIENT_HELLO_PREFIX, timeoutMs);
-  // A handshake record or an alert record: either way the peer speaks TLS.
-  if (tls && (tls[0] === 0x16 || tls[0] === 0x15) && tls[1] === 0x03) return 'https';
+  // A ServerHello (handshake type 2) or an alert record: the peer speaks TLS. Checking the handshake type
+  // keeps an echo server, which returns our own ClientHello (type 1), from passing for TLS.
+  if (tls && tls[1] === 0x03 && ((tls[0] === 0x16 && tls[5] === 0x02) || (tls[0] === 0x15 && tls.length >= 7))) return 'https';
   return 'tcp';
 }
 

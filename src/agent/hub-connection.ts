@@ -104,6 +104,9 @@ export class HubConnection extends EventEmitter {
       perMessageDeflate: false,
       maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
       handshakeTimeout: 10_000,
+      // A zero masking key lets ws skip masking (a copy and a pass over every payload). Masking protects
+      // browser-era proxies from script-chosen bytes; an agent sends its own frames, over TLS in production.
+      generateMask: (mask: Buffer) => mask.fill(0),
     });
     this.ws = ws;
     let failed = false;

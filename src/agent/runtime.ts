@@ -7,6 +7,7 @@ import { connectDir, paths } from '../config/paths.js';
 import type { Credentials } from '../config/credentials.js';
 import { clearAgentLock, writeAgentLock } from './agent-lock.js';
 import { messageOf } from '../util/errors.js';
+import { reportStatsPeriodically } from './stats-reporter.js';
 
 export interface RunningAgent {
   conn: HubConnection;
@@ -76,6 +77,7 @@ export function runAgent(credentials: Credentials, log: LogFn): RunningAgent {
 
   writeAgentLock(credentials.hubUrl);
   const fatal = new Promise<Error>((resolve) => conn.once('fatal', resolve));
+  reportStatsPeriodically(conn);
   conn.start().catch(() => undefined);
 
   return {

@@ -10,6 +10,7 @@ import type { ServiceProtocol } from '../hub/store/types.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { parseHostPort, parseServiceName } from '../util/parse.js';
 import { action } from './run.js';
+import { reportStatsPeriodically } from '../agent/stats-reporter.js';
 import { agentLog } from './up.js';
 import { colour, line, ok, printJson, warn } from './output.js';
 
@@ -112,6 +113,7 @@ export function registerExpose(program: Command): void {
           onOpen: (req) => exposer.handleOpen(req),
         });
         const exposer = new Exposer(conn, agentLog);
+        reportStatsPeriodically(conn);
         await conn.start(true);
         const view = await exposer.add(exposure);
         if (!view) throw new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'lost the hub connection while exposing');

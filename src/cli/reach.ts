@@ -9,6 +9,7 @@ import { requireService } from '../agent/service-lookup.js';
 import { parseListenPort, parseServiceName } from '../util/parse.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { action } from './run.js';
+import { reportStatsPeriodically } from '../agent/stats-reporter.js';
 import { agentLog } from './up.js';
 import { colour, line, ok, printJson, warn } from './output.js';
 
@@ -59,6 +60,7 @@ export function registerReach(program: Command): void {
           return;
         }
 
+        reportStatsPeriodically(conn);
         await conn.start(true);
         const listener = await reachService(conn, name, {
           host: flags.host,

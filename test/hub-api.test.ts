@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startHub, type Hub } from '../src/hub/server.js';
+import { generateApiKey } from '../src/hub/api-keys.js';
+import { createLogger } from '../src/util/logger.js';
+import { tempDir, cleanupAll, randomTunnelRange } from './helpers/harness.js';
+import { parsePortRange } from '../src/util/parse.js';
+import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
+
+let hub: Hub;
+const keys: Record<'a' | 'b' | 'revoked', string> = { a: '', b: '', revoked: '' };
+let agentA = '';
+let agentB = '';
+
+async function createKey(workspace: string): Promise<string> {
+  const ws = await hub.store.ensureWorkspace(workspace);
+  const k = generateApiKey();
+  await hub.store.createApiKey({ id: k.id, workspaceId: ws.id, hash: k.hash, label: null });
+  return k.key;
+}
+
+async function api(method: string, path: string, key?: string, body?: string, headers: Record<string, string> = {}) {
+  const res = await fetch(hub.url + path, {
+    method,
+    headers: { ...(key && { 'x-api-key': key }), ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+    body,
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json: json as Record<string, unknown> & unknown[] };
+}
+
+beforeAll(async () => {
+  hub = await startHub({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir: tempDir('pc-api-'),
+    tunnelHost: '127.0.0.1',
+    tunnelPorts: parsePortRange(randomTunnelRange()),
+    logger: createLogger('hub-test', 'silent'),
+  });
+  keys.a = await createKey('team-a');
+  keys.b = await createKey('team-b');
+  keys.revoked = await createKey('team-a');
+  await hub.store.revokeApiKey(/^tok_([a-f0-9]{16})_/.exec(keys.revoked)?.[1] ?? '');
+  agentA = (await api('POST', '/v1/agents', keys.a, JSON.stringify({ label: 'server-a' }))).json.id as unknown as string;
+  agentB = (await api('POST', '/v1/agents', keys.b, JSON.stringify({ label: 'server-b' }))).json.id as unknown as string;
+});
+
+afterAll(async () => {
+  await hub.close();
+  await cleanupAll();
+});
+
+describe('hub HTTP API', () => {
+  it('answers /health without a key and reports the store', async () => {
+    const r = await api('GET', '/health');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ status: 'ok', store: { kind: 'sqlite', reachable: true } });
+  });
+
+  it('serves an OpenAPI document describing the /v1 routes', async () => {
+    const r = await api('GET', '/openapi.json');
+    expect(r.status).toBe(200);
+    const doc = r.json as unknown as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/services', '/v1/agents', '/v1/agents/{id}']));
+  });
+
+  it('lists services as [] for a new workspace', async () => {
+    const r = await api('GET', '/v1/services', keys.a);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual([]);
+  });
+
+  // Every /v1 route against {no key, wrong key, revoked key, another workspace's key}.
+  const routes: { method: string; path: () => string; body?: string; ownerOk: number }[] = [
+    { method: 'GET', path: () => '/v1/services', ownerOk: 200 },
+    { method: 'GET', path: () => '/v1/services/nope', ownerOk: 404 },
+    { method: 'DELETE', path: () => '/v1/services/nope', ownerOk: 404 },
+    { method: 'GET', path: () => '/v1/agents', ownerOk: 200 },
+    { method: 'GET', path: () => `/v1/agents/${agentA}`, ownerOk: 200 },
+    { method: 'PATCH', path: () => `/v1/agents/${agentA}`, body: JSON.stringify({ label: 'renamed-a' }), ownerOk: 200 },
+    { method: 'POST', path: () => '/v1/agents', body: JSON.stringify({ label: 'another' }), ownerOk: 201 },
+    { method: 'GET', path: () => '/v1/whoami', ownerOk: 200 },
+    { method: 'GET', path: () => '/metrics', ownerOk: 200 },
+  ];
+  for (const route of routes) {
+    it(`${route.method} ${route.path.toString().includes('agentA') ? '/v1/agents/:id' : route.path()} needs a valid key of the right workspace`, async () => {
+      const path = route.path();
+      expect((await api(route.method, path, undefined, route.body)).status).toBe(401);
+      expect((await api(route.method, path, 'tok_0000000000000000_' + 'x'.repeat(43), route.body)).status).toBe(401);
+      expect((await api(route.method, path, 'garbage', route.body)).status).toBe(401);
+      expect((await api(route.method, path, keys.revoked, route.body)).status).toBe(401);
+      expect((await api(route.method, path, keys.a, route.body)).status).toBe(route.ownerOk);
+      if (path.includes(agentA)) {
+        // Another workspace's object is invisible: 404, never 403 (which would confirm it exists).
+        expect((await api(route.method, path, keys.b, route.body)).status).toBe(404);
+      }
+    });
+  }
+
+  it('scopes lists to the key’s workspace', async () => {
+    const a = await api('GET', '/v1/agents', keys.a);
+    const b = await api('GET', '/v1/agents', keys.b);
+    expect(a.json.map((x) => (x as { id: string }).id)).not.toContain(agentB);
+    expect(b.json.map((x) => (x as { id: string }).id)).toEqual([agentB]);
+  });
+
+  it('rejects malformed JSON, wrong types, unknown fields and oversized bodies with 4xx', async () => {
+    const bad = async (body: string, headers: Record<string, string> = {}) => api('POST', '/v1/agents', keys.a, body, headers);
+    const malformed = await bad('{"label": ');
+    expect(malformed.status).toBe(400);
+    expect(malformed.json).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+    expect((await bad(JSON.stringify({ label: 42 }))).status).toBe(400);
+    expect((await bad(JSON.stringify({ label: 'ok', admin: true }))).status).toBe(400);
+    expect((await bad(JSON.stringify({}))).status).toBe(400);
+    expect((await bad('[]')).status).toBe(400);
+    expect((await bad(JSON.stringify({ label: 'x'.repeat(200_000) }))).status).toBe(413);
+    expect((await bad('label=x', { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    // The hub is still up after all of that.
+    expect((await api('GET', '/health')).status).toBe(200);
+  });
+
+  it('answers unknown routes with a JSON 404', async () => {
+    const r = await api('GET', '/v1/nothing-here', keys.a);
+    expect(r.status).toBe(404);
+    expect(r.json).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('returns no key hashes or secrets in any response', async () => {
+    for (const path of ['/v1/agents', '/v1/services', '/v1/whoami']) {
+      const r = await api('GET', path, keys.a);
+      expect(JSON.stringify(r.json)).not.toMatch(/hash|tok_/);
+    }
+  });
+});
+
+describe('agent WebSocket endpoint', () => {
+  const connect = (headers: Record<string, string>): Promise<{ opened: boolean; status?: number }> =>
+    new Promise((resolve) => {
+      const ws = new WebSocket(hub.url.replace('http', 'ws') + '/v1/connect', { headers });
+      ws.on('open', () => {
+        ws.close();
+        resolve({ opened: true });
+      });
+      ws.on('unexpected-response', (_req, res) => {
+        resolve({ opened: false, status: res.statusCode });
+        res.resume();
+      });
+      ws.on('error', () => undefined);
+    });
+  const good = (): Record<string, string> => ({
+    'x-api-key': keys.a,
+    'x-agent-id': agentA,
+    'x-connect-protocol': String(PROTOCOL_VERSION),
+  });
+
+  it('accepts a valid agent and refuses bad keys, foreign agents and old protocols', async () => {
+    expect(await connect(good())).toEqual({ opened: true });
+    expect(await connect({ ...good(), 'x-api-key': keys.revoked })).toEqual({ opened: false, status: 401 });
+    expect(await connect({ ...good(), 'x-agent-id': agentB })).toEqual({ opened: false, status: 404 });
+    expect(await connect({ ...good(), 'x-connect-protocol': '0' })).toEqual({ opened: false, status: 426 });
+  });
+
+  it('keeps several sessions of one agent side by side', async () => {
+    const open = (): Promise<WebSocket> =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(hub.url.replace('http', 'ws') + '/v1/connect', { headers: good() });
+        ws.on('open', () => resolve(ws));
+      });
+    const [s1, s2, s3] = await Promise.all([open(), open(), open()]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hub.registry.sessionsOf(hub.registry.all()[0]?.workspaceId ?? '', agentA).length).toBeGreaterThanOrEqual(3);
+    for (const s of [s1, s2, s3]) expect(s?.readyState).toBe(WebSocket.OPEN);
+    s1?.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s2?.readyState).toBe(WebSocket.OPEN);
+    s2?.close();
+    s3?.close();
+  });
+
+  it('closes a session that sends a malformed frame and stays up', async () => {
+    const ws = new WebSocket(hub.url.replace('http', 'ws') + '/v1/connect', { headers: good() });
+    await new Promise((r) => ws.on('open', r));
+    const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
+    ws.send(Buffer.from([0xff, 0, 0, 0, 0, 0, 1, 2, 3]));
+    expect(await closed).toBe(1002);
+    expect((await api('GET', '/health')).status).toBe(200);
+  });
+});
