@@ -21,10 +21,10 @@ const u16 = fc.integer({ min: 0, max: 0xffff });
 const bytes = (min: number, max: number) =>
   fc.uint8Array({ minLength: min, maxLength: max }).map((a) => Buffer.from(a));
 // JSON round trip: plain objects of JSON values (no -0, no undefined, which JSON cannot carry).
-const jsonObject = fc.dictionary(
+const jsonObject: fc.Arbitrary<Record<string, unknown>> = fc.dictionary(
   fc.string(),
-  fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as unknown),
-) as fc.Arbitrary<Record<string, unknown>>;
+  fc.jsonValue().map((v): unknown => JSON.parse(JSON.stringify(v))),
+);
 
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant(FrameType.DATA as const), streamId, payload: bytes(1, 4096) }),
@@ -33,11 +33,28 @@ const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant(FrameType.ACCEPT as const), streamId }),
   fc.record({ type: fc.constant(FrameType.FIN as const), streamId }),
   fc.record({ type: fc.constant(FrameType.RST as const), streamId, code: u16, reason: fc.string() }),
-  fc.record({ type: fc.constant(FrameType.PING as const), streamId: fc.constant(0 as const), data: bytes(8, 8) }),
-  fc.record({ type: fc.constant(FrameType.PONG as const), streamId: fc.constant(0 as const), data: bytes(8, 8) }),
-  fc.record({ type: fc.constant(FrameType.CONTROL as const), streamId: fc.constant(0 as const), msg: jsonObject }),
-  fc.record({ type: fc.constant(FrameType.GOAWAY as const), streamId: fc.constant(0 as const), code: u16, reason: fc.string() }),
-) as fc.Arbitrary<Frame>;
+  fc.record({
+    type: fc.constant(FrameType.PING as const),
+    streamId: fc.constant(0 as const),
+    data: bytes(8, 8),
+  }),
+  fc.record({
+    type: fc.constant(FrameType.PONG as const),
+    streamId: fc.constant(0 as const),
+    data: bytes(8, 8),
+  }),
+  fc.record({
+    type: fc.constant(FrameType.CONTROL as const),
+    streamId: fc.constant(0 as const),
+    msg: jsonObject,
+  }),
+  fc.record({
+    type: fc.constant(FrameType.GOAWAY as const),
+    streamId: fc.constant(0 as const),
+    code: u16,
+    reason: fc.string(),
+  }),
+);
 
 function expectProtocolError(fn: () => unknown, message?: RegExp): void {
   try {
@@ -75,7 +92,12 @@ describe('frames', () => {
   it('decodes random bytes to a valid frame or a PROTOCOL_ERROR, never anything else', () => {
     // Bias towards plausible headers (valid types, id 0 or not) so deeper checks are exercised too.
     const plausible = fc
-      .tuple(fc.integer({ min: 0, max: 12 }), fc.constantFrom(0, 0, 0, 1), fc.constantFrom(0, 1, 7), bytes(0, 64))
+      .tuple(
+        fc.integer({ min: 0, max: 12 }),
+        fc.constantFrom(0, 0, 0, 1),
+        fc.constantFrom(0, 1, 7),
+        bytes(0, 64),
+      )
       .map(([type, flags, id, payload]) => frame(type, id, payload, flags));
     fc.assert(
       fc.property(fc.oneof(bytes(0, 64), plausible), (buf) => {
@@ -137,7 +159,11 @@ describe('frames', () => {
     ['short PING', frame(FrameType.PING, 0, Buffer.alloc(7)), /PING payload is 7 bytes, expected 8/],
     ['long PONG', frame(FrameType.PONG, 0, Buffer.alloc(9)), /expected 8/],
     ['GOAWAY on a stream', frame(FrameType.GOAWAY, 1, [0, 0]), /GOAWAY frame on stream 1/],
-    ['oversized DATA', frame(FrameType.DATA, 1, Buffer.alloc(MAX_FRAME_PAYLOAD + 1)), /over the 1048576-byte limit/],
+    [
+      'oversized DATA',
+      frame(FrameType.DATA, 1, Buffer.alloc(MAX_FRAME_PAYLOAD + 1)),
+      /over the 1048576-byte limit/,
+    ],
   ];
   it.each(cases)('rejects %s', (_name, buf, message) => {
     expectProtocolError(() => decodeFrame(buf), message);

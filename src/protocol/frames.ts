@@ -95,6 +95,7 @@ export type Frame =
   | { type: FrameType.GOAWAY; streamId: 0; code: number; reason: string };
 
 export const PING_PAYLOAD_SIZE = 8;
+const LAST_FRAME_TYPE: number = FrameType.GOAWAY;
 
 /** Frame types that belong to a stream (id != 0); the rest belong to the session (id == 0). */
 export function isStreamFrameType(type: FrameType): boolean {
@@ -224,7 +225,8 @@ function decodeJsonObject(bytes: Buffer, what: string): JsonObject {
 
 function checkStreamId(type: FrameType, streamId: number): void {
   if (isStreamFrameType(type)) {
-    if (streamId === 0) throw protocolError(`${FrameType[type]} frame on stream 0 (reserved for the session)`);
+    if (streamId === 0)
+      throw protocolError(`${FrameType[type]} frame on stream 0 (reserved for the session)`);
   } else if (streamId !== 0) {
     throw protocolError(`${FrameType[type]} frame on stream ${streamId} (session frames must use stream 0)`);
   }
@@ -237,7 +239,8 @@ function expectLength(type: FrameType, actual: number, expected: number): void {
 }
 
 function expectAtLeast(type: FrameType, actual: number, min: number): void {
-  if (actual < min) throw protocolError(`${FrameType[type]} payload is ${actual} bytes, expected at least ${min}`);
+  if (actual < min)
+    throw protocolError(`${FrameType[type]} payload is ${actual} bytes, expected at least ${min}`);
 }
 
 /**
@@ -248,19 +251,22 @@ export function decodeFrame(buf: Buffer): Frame {
   if (buf.length < HEADER_SIZE) {
     throw protocolError(`frame is ${buf.length} bytes, shorter than the ${HEADER_SIZE}-byte header`);
   }
-  const type = buf.readUInt8(0);
-  if (type > FrameType.GOAWAY) throw protocolError(`unknown frame type ${type}`);
+  const rawType = buf.readUInt8(0);
+  if (rawType > LAST_FRAME_TYPE) throw protocolError(`unknown frame type ${rawType}`);
+  const type: FrameType = rawType;
   const flags = buf.readUInt8(1);
   if (flags !== 0) throw protocolError(`${FrameType[type]} frame has unknown flags 0x${flags.toString(16)}`);
   const streamId = buf.readUInt32BE(2);
   checkStreamId(type, streamId);
   const size = buf.length - HEADER_SIZE;
   if (size > MAX_FRAME_PAYLOAD) {
-    throw protocolError(`${FrameType[type]} payload is ${size} bytes, over the ${MAX_FRAME_PAYLOAD}-byte limit`);
+    throw protocolError(
+      `${FrameType[type]} payload is ${size} bytes, over the ${MAX_FRAME_PAYLOAD}-byte limit`,
+    );
   }
   const payload = buf.subarray(HEADER_SIZE);
 
-  switch (type as FrameType) {
+  switch (type) {
     case FrameType.DATA:
       expectAtLeast(type, size, 1);
       return { type: FrameType.DATA, streamId, payload };
@@ -274,7 +280,12 @@ export function decodeFrame(buf: Buffer): Frame {
       expectAtLeast(type, size, 4);
       const window = payload.readUInt32BE(0);
       if (window === 0) throw protocolError('OPEN window is 0');
-      return { type: FrameType.OPEN, streamId, window, meta: decodeJsonObject(payload.subarray(4), 'OPEN metadata') };
+      return {
+        type: FrameType.OPEN,
+        streamId,
+        window,
+        meta: decodeJsonObject(payload.subarray(4), 'OPEN metadata'),
+      };
     }
     case FrameType.ACCEPT:
       expectLength(type, size, 0);
@@ -293,7 +304,7 @@ export function decodeFrame(buf: Buffer): Frame {
     case FrameType.PING:
     case FrameType.PONG:
       expectLength(type, size, PING_PAYLOAD_SIZE);
-      return { type, streamId: 0, data: payload } as Frame;
+      return { type, streamId: 0, data: payload };
     case FrameType.CONTROL:
       return { type: FrameType.CONTROL, streamId: 0, msg: decodeJsonObject(payload, 'CONTROL message') };
     case FrameType.GOAWAY:

@@ -253,7 +253,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   /** @internal */
   allocateStreamId(): number {
     const id = this.nextLocalId;
-    if (id > MAX_U32) throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `${this.label}: stream ids exhausted`);
+    if (id > MAX_U32)
+      throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `${this.label}: stream ids exhausted`);
     this.nextLocalId += 2;
     return id;
   }
@@ -300,7 +301,10 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private handleOpen(id: number, window: number, meta: JsonObject): void {
     const peerOpensOdd = this.role === 'server';
     if ((id % 2 === 1) !== peerOpensOdd) {
-      throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `protocol error: OPEN with stream id ${id} of our parity`);
+      throw new ConnectError(
+        ErrorCodes.PROTOCOL_ERROR,
+        `protocol error: OPEN with stream id ${id} of our parity`,
+      );
     }
     // Monotonic ids tell a new stream from a late frame of a closed one, without remembering closed ids.
     if (id <= this.lastPeerId) {
@@ -325,7 +329,10 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
         const reason = 'peer sent beyond the window';
         const accepted = this.streams.get(id);
         if (accepted) accepted.resetBySession(ResetCode.FLOW_CONTROL, reason);
-        else this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.FLOW_CONTROL, reason }));
+        else
+          this.sendNow(
+            encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.FLOW_CONTROL, reason }),
+          );
         return;
       }
     }
@@ -371,7 +378,12 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     this.pending.delete(id);
     if (peer.closed || peer === this) {
       this.sendNow(
-        encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.OFFLINE, reason: 'peer session offline' }),
+        encodeFrame({
+          type: FrameType.RST,
+          streamId: id,
+          code: ResetCode.OFFLINE,
+          reason: 'peer session offline',
+        }),
       );
       return;
     }
@@ -381,7 +393,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     const splice = new Splice(this, id, peer, peerId);
     this.splices.set(id, splice);
     peer.splices.set(peerId, splice);
-    for (const message of pending.frames) splice.forward(this, message, readFrameType(message) as FrameType);
+    for (const message of pending.frames) splice.forward(this, message, readFrameType(message));
   }
 
   /** @internal Called by PendingRequest. */
@@ -515,7 +527,10 @@ class PendingRequest implements OpenRequest {
 
   private decide(what: string): void {
     if (this.decided) {
-      throw new ConnectError(ErrorCodes.INTERNAL, `stream ${this.streamId}: ${what}() after the OPEN was decided`);
+      throw new ConnectError(
+        ErrorCodes.INTERNAL,
+        `stream ${this.streamId}: ${what}() after the OPEN was decided`,
+      );
     }
     this.decided = true;
   }

@@ -7,7 +7,7 @@
  *   FIN both ways:   socket 'end' → stream.end(); stream 'end' → socket.end(). The socket must be created with
  *                    allowHalfOpen: true, or Node would close our write side when the peer's FIN arrives.
  *   Failures:        socket error/abrupt close → stream.reset(REFUSED if it never connected, else CANCEL);
- *                    stream reset (by the peer or the session) → socket.destroy().
+ *                    stream reset (by the peer or the session) → socket.resetAndDestroy() (TCP RST).
  */
 import type net from 'node:net';
 import { ResetCode } from './frames.js';
@@ -84,7 +84,13 @@ export function bridgeSocket(stream: MuxStream, socket: net.Socket, opts: Bridge
     socket.resume();
   };
   const onStreamReset = (): void => {
-    socket.destroy();
+    // A TCP RST rather than a FIN: a reset stream must not look like a complete, cleanly ended answer.
+    if (socket.destroyed) return;
+    try {
+      socket.resetAndDestroy();
+    } catch {
+      socket.destroy(); // not a TCP handle (e.g. a Unix socket): a plain close is the best we can do
+    }
   };
   const onStreamClose = (): void => {
     streamClosed = true;

@@ -145,7 +145,9 @@ export class MuxStream extends EventEmitter {
   /** Aborts both directions: RST to the peer, queued data dropped, 'close' emitted. Idempotent. */
   reset(code: ResetCode, reason: string): void {
     if (this.isClosed) return;
-    this.host.sendNow(encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }));
+    this.host.sendNow(
+      encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }),
+    );
     this.terminate();
   }
 
@@ -265,7 +267,9 @@ export class MuxStream extends EventEmitter {
   /** This side detected a stream-level violation: RST the peer and tell the user. */
   resetBySession(code: ResetCode, reason: string): void {
     if (this.isClosed) return;
-    this.host.sendNow(encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }));
+    this.host.sendNow(
+      encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }),
+    );
     this.terminate({ code, reason, remote: false });
   }
 
