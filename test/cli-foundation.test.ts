@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupAll, closedPort, runCli, signedInHome, startTestHub, tempDir, type TestHub } from './helpers/harness.js';
+import {
+  cleanupAll,
+  closedPort,
+  runCli,
+  signedInHome,
+  startTestHub,
+  tempDir,
+  type TestHub,
+} from './helpers/harness.js';
 
 let hub: TestHub;
 let key: string;
@@ -13,7 +21,10 @@ beforeAll(async () => {
 afterAll(cleanupAll);
 
 /** A failure must be one readable line (plus an optional hint line), exit 1, never a stack trace. */
-function expectCleanFailure(r: { code: number | null; stdout: string; stderr: string }, pattern: RegExp): void {
+function expectCleanFailure(
+  r: { code: number | null; stdout: string; stderr: string },
+  pattern: RegExp,
+): void {
   expect(r.code).toBe(1);
   expect(r.stderr).toMatch(pattern);
   expect(r.stderr + r.stdout).not.toMatch(/\n\s+at .*\(|node:internal|Error: .*\n.*at /);
@@ -22,28 +33,42 @@ function expectCleanFailure(r: { code: number | null; stdout: string; stderr: st
 
 describe('connect hub keys', () => {
   it('creates a key printed once, lists it without the secret, and revokes it', async () => {
-    const created = await runCli(['hub', 'keys', 'create', '--json', '--workspace', 'keys-test', '--data-dir', hub.dataDir], { home: hub.home });
+    const created = await runCli(
+      ['hub', 'keys', 'create', '--json', '--workspace', 'keys-test', '--data-dir', hub.dataDir],
+      { home: hub.home },
+    );
     expect(created.code).toBe(0);
     const { key: newKey, workspace } = JSON.parse(created.stdout) as { key: string; workspace: string };
     expect(workspace).toBe('keys-test');
     expect(newKey).toMatch(/^tok_[a-f0-9]{16}_/);
-    const listed = await runCli(['hub', 'keys', 'list', '--json', '--data-dir', hub.dataDir], { home: hub.home });
+    const listed = await runCli(['hub', 'keys', 'list', '--json', '--data-dir', hub.dataDir], {
+      home: hub.home,
+    });
     expect(listed.stdout).not.toContain(newKey.slice(22));
     expect(listed.stdout).not.toMatch(/hash/);
     const id = /^tok_([a-f0-9]{16})_/.exec(newKey)?.[1] ?? '';
-    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id, workspace: 'keys-test', revokedAt: null })]));
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id, workspace: 'keys-test', revokedAt: null })]),
+    );
     const ok = await fetch(`${hub.url}/v1/services`, { headers: { 'x-api-key': newKey } });
     expect(ok.status).toBe(200);
-    const revoked = await runCli(['hub', 'keys', 'revoke', id, '--data-dir', hub.dataDir], { home: hub.home });
+    const revoked = await runCli(['hub', 'keys', 'revoke', id, '--data-dir', hub.dataDir], {
+      home: hub.home,
+    });
     expect(revoked.code).toBe(0);
     const after = await fetch(`${hub.url}/v1/services`, { headers: { 'x-api-key': newKey } });
     expect(after.status).toBe(401);
-    expectCleanFailure(await runCli(['hub', 'keys', 'revoke', id, '--data-dir', hub.dataDir], { home: hub.home }), /no active API key/);
+    expectCleanFailure(
+      await runCli(['hub', 'keys', 'revoke', id, '--data-dir', hub.dataDir], { home: hub.home }),
+      /no active API key/,
+    );
   });
 
   it('refuses a bad workspace name', async () => {
     expectCleanFailure(
-      await runCli(['hub', 'keys', 'create', '--workspace', 'bad name!', '--data-dir', hub.dataDir], { home: hub.home }),
+      await runCli(['hub', 'keys', 'create', '--workspace', 'bad name!', '--data-dir', hub.dataDir], {
+        home: hub.home,
+      }),
       /invalid workspace name/,
     );
   });
@@ -54,7 +79,11 @@ describe('connect up --auth-only and whoami', () => {
     const home = await signedInHome(hub, key, 'laptop');
     const file = join(home, '.connect', 'credentials.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as { hubUrl: string; agentId: string; workspace: string };
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+      hubUrl: string;
+      agentId: string;
+      workspace: string;
+    };
     expect(saved).toMatchObject({ hubUrl: hub.url, workspace: 'acme' });
     expect(saved.agentId).toMatch(/^agent_/);
     const who = await runCli(['whoami', '--json'], { home });
@@ -73,7 +102,10 @@ describe('connect up --auth-only and whoami', () => {
 
   it('signs in with PRIVATECONNECT_TOKEN and the hub from CONNECT_HUB_URL', async () => {
     const home = tempDir('pc-env-');
-    const r = await runCli(['up', '--auth-only'], { home, env: { PRIVATECONNECT_TOKEN: key, CONNECT_HUB_URL: hub.url } });
+    const r = await runCli(['up', '--auth-only'], {
+      home,
+      env: { PRIVATECONNECT_TOKEN: key, CONNECT_HUB_URL: hub.url },
+    });
     expect(r.code).toBe(0);
     // The saved hub is used afterwards even when CONNECT_HUB_URL names another one.
     const who = await runCli(['whoami', '--json'], { home, env: { CONNECT_HUB_URL: 'http://127.0.0.1:1' } });
@@ -82,30 +114,55 @@ describe('connect up --auth-only and whoami', () => {
 
   it('keeps the same agent id on a second sign-in', async () => {
     const home = await signedInHome(hub, key, 'stable');
-    const first = JSON.parse(readFileSync(join(home, '.connect', 'credentials.json'), 'utf8')) as { agentId: string };
+    const first = JSON.parse(readFileSync(join(home, '.connect', 'credentials.json'), 'utf8')) as {
+      agentId: string;
+    };
     const again = await runCli(['up', '--auth-only'], { home });
     expect(again.code).toBe(0);
-    const second = JSON.parse(readFileSync(join(home, '.connect', 'credentials.json'), 'utf8')) as { agentId: string };
+    const second = JSON.parse(readFileSync(join(home, '.connect', 'credentials.json'), 'utf8')) as {
+      agentId: string;
+    };
     expect(second.agentId).toBe(first.agentId);
   });
 
   it('fails cleanly on an unreachable hub, a bad URL, a wrong key and no key', async () => {
     const home = tempDir('pc-bad-');
-    expectCleanFailure(await runCli(['up', '--auth-only', '--hub', `http://127.0.0.1:${await closedPort()}`, '--api-key', key], { home }), /cannot reach the hub.*connection refused/);
-    expectCleanFailure(await runCli(['up', '--auth-only', '--hub', 'not a url', '--api-key', key], { home }), /invalid hub URL/);
-    expectCleanFailure(await runCli(['up', '--auth-only', '--hub', 'ftp://x', '--api-key', key], { home }), /invalid hub URL/);
-    expectCleanFailure(await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', 'tok_nope'], { home }), /refused the API key/);
+    expectCleanFailure(
+      await runCli(
+        ['up', '--auth-only', '--hub', `http://127.0.0.1:${await closedPort()}`, '--api-key', key],
+        { home },
+      ),
+      /cannot reach the hub.*connection refused/,
+    );
+    expectCleanFailure(
+      await runCli(['up', '--auth-only', '--hub', 'not a url', '--api-key', key], { home }),
+      /invalid hub URL/,
+    );
+    expectCleanFailure(
+      await runCli(['up', '--auth-only', '--hub', 'ftp://x', '--api-key', key], { home }),
+      /invalid hub URL/,
+    );
+    expectCleanFailure(
+      await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', 'tok_nope'], { home }),
+      /refused the API key/,
+    );
     expectCleanFailure(await runCli(['up', '--auth-only', '--hub', hub.url], { home }), /no API key/);
   });
 
   it('explains a corrupt credentials file', async () => {
     const home = await signedInHome(hub, key, 'corrupt');
     writeFileSync(join(home, '.connect', 'credentials.json'), '{"hubUrl": "http://x", ');
-    expectCleanFailure(await runCli(['whoami'], { home }), /credentials file .* not valid JSON[\s\S]*connect up/);
+    expectCleanFailure(
+      await runCli(['whoami'], { home }),
+      /credentials file .* not valid JSON[\s\S]*connect up/,
+    );
   });
 
   it('says to sign in when there is no identity', async () => {
-    expectCleanFailure(await runCli(['whoami'], { home: tempDir('pc-none-') }), /not signed in[\s\S]*connect up/);
+    expectCleanFailure(
+      await runCli(['whoami'], { home: tempDir('pc-none-') }),
+      /not signed in[\s\S]*connect up/,
+    );
   });
 });
 
@@ -114,8 +171,14 @@ describe('bad flags', () => {
     const home = tempDir('pc-flags-');
     expectCleanFailure(await runCli(['hub', 'start', '--port', 'abc'], { home }), /invalid --port 'abc'/);
     expectCleanFailure(await runCli(['hub', 'start', '--port', '70000'], { home }), /invalid --port/);
-    expectCleanFailure(await runCli(['hub', 'start', '--tunnel-ports', '10-5'], { home }), /10 is greater than 5/);
-    expectCleanFailure(await runCli(['hub', 'start', '--tls-cert', 'x.pem'], { home }), /--tls-cert and --tls-key/);
+    expectCleanFailure(
+      await runCli(['hub', 'start', '--tunnel-ports', '10-5'], { home }),
+      /10 is greater than 5/,
+    );
+    expectCleanFailure(
+      await runCli(['hub', 'start', '--tls-cert', 'x.pem'], { home }),
+      /--tls-cert and --tls-key/,
+    );
     const unknown = await runCli(['up', '--bogus'], { home });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown option '--bogus'/);
@@ -123,7 +186,9 @@ describe('bad flags', () => {
 
   it('reports a port already in use', async () => {
     expectCleanFailure(
-      await runCli(['hub', 'start', '--port', String(hub.port), '--data-dir', tempDir('pc-dup-')], { home: tempDir('pc-dup-home-') }),
+      await runCli(['hub', 'start', '--port', String(hub.port), '--data-dir', tempDir('pc-dup-')], {
+        home: tempDir('pc-dup-home-'),
+      }),
       /cannot listen on 127\.0\.0\.1:\d+/,
     );
   });

@@ -3,8 +3,25 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupAll, closedPort, runCli, signedInHome, sleep, spawnCli, startTestHub, tcpReachable, type CliProcess, type TestHub } from './helpers/harness.js';
-import { echoServer, firehoseServer, replyAfterEndServer, roundTrip, type RunningServer } from './helpers/servers.js';
+import {
+  cleanupAll,
+  closedPort,
+  runCli,
+  signedInHome,
+  sleep,
+  spawnCli,
+  startTestHub,
+  tcpReachable,
+  type CliProcess,
+  type TestHub,
+} from './helpers/harness.js';
+import {
+  echoServer,
+  firehoseServer,
+  replyAfterEndServer,
+  roundTrip,
+  type RunningServer,
+} from './helpers/servers.js';
 
 const MB = 1024 * 1024;
 let hub: TestHub;
@@ -17,7 +34,11 @@ let reacher: CliProcess;
 let reachPort = 0;
 let tunnelPort = 0;
 
-async function expose(home: string, name: string, target: string): Promise<{ proc: CliProcess; tunnelPort: number }> {
+async function expose(
+  home: string,
+  name: string,
+  target: string,
+): Promise<{ proc: CliProcess; tunnelPort: number }> {
   const proc = spawnCli(['expose', name, target], { home, env: { CONNECT_STATS_INTERVAL_MS: '200' } });
   const m = await proc.waitFor(/Tunnel port: (\d+)/);
   return { proc, tunnelPort: Number(m[1]) };
@@ -46,7 +67,10 @@ async function hubMetric(name: string): Promise<number> {
 beforeAll(async () => {
   hub = await startTestHub({ port: await closedPort() });
   key = await hub.createKey();
-  [homeA, homeB] = await Promise.all([signedInHome(hub, key, 'server-a'), signedInHome(hub, key, 'laptop-b')]);
+  [homeA, homeB] = await Promise.all([
+    signedInHome(hub, key, 'server-a'),
+    signedInHome(hub, key, 'laptop-b'),
+  ]);
   echo = await echoServer();
   ({ proc: exposer, tunnelPort } = await expose(homeA, 'echo', String(echo.port)));
   ({ proc: reacher, port: reachPort } = await reach(homeB, 'echo'));
@@ -59,9 +83,18 @@ afterAll(async () => {
 
 describe('expose and reach', () => {
   it('lists the service online with its tunnel port, in the seed shape', async () => {
-    const services = (await (await fetch(`${hub.url}/v1/services`, { headers: { 'x-api-key': key } })).json()) as unknown[];
+    const services = (await (
+      await fetch(`${hub.url}/v1/services`, { headers: { 'x-api-key': key } })
+    ).json()) as unknown[];
     expect(services).toEqual([
-      expect.objectContaining({ name: 'echo', targetPort: echo.port, tunnelPort, status: 'online', protocol: 'tcp', agentLabel: 'server-a' }),
+      expect.objectContaining({
+        name: 'echo',
+        targetPort: echo.port,
+        tunnelPort,
+        status: 'online',
+        protocol: 'tcp',
+        agentLabel: 'server-a',
+      }),
     ]);
     const s = services[0] as { id: string; agentId: string; createdAt: string };
     expect(s.id).toMatch(/^svc_/);
@@ -69,8 +102,12 @@ describe('expose and reach', () => {
   });
 
   it('records the route in active-routes.json', () => {
-    const routes = JSON.parse(readFileSync(join(homeB, '.connect', 'active-routes.json'), 'utf8')) as unknown[];
-    expect(routes).toEqual([expect.objectContaining({ serviceName: 'echo', localPort: reachPort, pid: reacher.pid })]);
+    const routes = JSON.parse(
+      readFileSync(join(homeB, '.connect', 'active-routes.json'), 'utf8'),
+    ) as unknown[];
+    expect(routes).toEqual([
+      expect.objectContaining({ serviceName: 'echo', localPort: reachPort, pid: reacher.pid }),
+    ]);
   });
 
   it('carries 100 MB each way through reach intact', async () => {
@@ -86,7 +123,9 @@ describe('expose and reach', () => {
   });
 
   it('completes 200 concurrent connections through one reach port', async () => {
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => roundTrip(reachPort, 1000 + i * 997)));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => roundTrip(reachPort, 1000 + i * 997)),
+    );
     for (const [i, r] of results.entries()) {
       expect(r.receivedBytes).toBe(1000 + i * 997);
       expect(r.received).toBe(r.sent);
@@ -165,7 +204,9 @@ describe('expose and reach', () => {
     expect(bad.stderr).toMatch(/dead does not answer: .*ECONNREFUSED/);
     await proc.stop();
     // Ctrl+C of a foreground expose takes the service offline.
-    const after = (await (await fetch(`${hub.url}/v1/services/dead`, { headers: { 'x-api-key': key } })).json()) as { status: string };
+    const after = (await (
+      await fetch(`${hub.url}/v1/services/dead`, { headers: { 'x-api-key': key } })
+    ).json()) as { status: string };
     expect(after.status).toBe('offline');
     const offline = await runCli(['reach', 'dead', '--check'], { home: homeB });
     expect(offline.code).toBe(1);
@@ -184,16 +225,23 @@ describe('expose and reach', () => {
 
 const psql = spawnSync('psql', ['--version']).status === 0;
 const pgUp = await tcpReachable(5432);
-if (!psql || !pgUp) console.log(`[skip] psql through reach: ${!psql ? 'psql is not installed' : 'no PostgreSQL on 127.0.0.1:5432'}`);
+if (!psql || !pgUp)
+  console.log(
+    `[skip] psql through reach: ${!psql ? 'psql is not installed' : 'no PostgreSQL on 127.0.0.1:5432'}`,
+  );
 
 describe.skipIf(!psql || !pgUp)('PostgreSQL through reach', () => {
   it('runs psql -c "select 1" through the other agent’s reach port', async () => {
     const { proc: ex } = await expose(homeA, 'pg', '127.0.0.1:5432');
     const { proc: re, port } = await reach(homeB, 'pg');
-    const out = execFileSync('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-tAc', 'select 1'], {
-      encoding: 'utf8',
-      timeout: 15_000,
-    });
+    const out = execFileSync(
+      'psql',
+      ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-tAc', 'select 1'],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+      },
+    );
     expect(out.trim()).toBe('1');
     await Promise.all([ex.stop(), re.stop()]);
   });

@@ -19,10 +19,20 @@ async function createKey(workspace: string): Promise<string> {
   return k.key;
 }
 
-async function api(method: string, path: string, key?: string, body?: string, headers: Record<string, string> = {}) {
+async function api(
+  method: string,
+  path: string,
+  key?: string,
+  body?: string,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(hub.url + path, {
     method,
-    headers: { ...(key && { 'x-api-key': key }), ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      ...(key && { 'x-api-key': key }),
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body,
   });
   const text = await res.text();
@@ -48,8 +58,8 @@ beforeAll(async () => {
   keys.b = await createKey('team-b');
   keys.revoked = await createKey('team-a');
   await hub.store.revokeApiKey(/^tok_([a-f0-9]{16})_/.exec(keys.revoked)?.[1] ?? '');
-  agentA = (await api('POST', '/v1/agents', keys.a, JSON.stringify({ label: 'server-a' }))).json.id as unknown as string;
-  agentB = (await api('POST', '/v1/agents', keys.b, JSON.stringify({ label: 'server-b' }))).json.id as unknown as string;
+  agentA = (await api('POST', '/v1/agents', keys.a, JSON.stringify({ label: 'server-a' }))).json.id as string;
+  agentB = (await api('POST', '/v1/agents', keys.b, JSON.stringify({ label: 'server-b' }))).json.id as string;
 });
 
 afterAll(async () => {
@@ -69,7 +79,9 @@ describe('hub HTTP API', () => {
     expect(r.status).toBe(200);
     const doc = r.json as unknown as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/services', '/v1/agents', '/v1/agents/{id}']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/services', '/v1/agents', '/v1/agents/{id}']),
+    );
   });
 
   it('lists services as [] for a new workspace', async () => {
@@ -85,7 +97,12 @@ describe('hub HTTP API', () => {
     { method: 'DELETE', path: () => '/v1/services/nope', ownerOk: 404 },
     { method: 'GET', path: () => '/v1/agents', ownerOk: 200 },
     { method: 'GET', path: () => `/v1/agents/${agentA}`, ownerOk: 200 },
-    { method: 'PATCH', path: () => `/v1/agents/${agentA}`, body: JSON.stringify({ label: 'renamed-a' }), ownerOk: 200 },
+    {
+      method: 'PATCH',
+      path: () => `/v1/agents/${agentA}`,
+      body: JSON.stringify({ label: 'renamed-a' }),
+      ownerOk: 200,
+    },
     { method: 'POST', path: () => '/v1/agents', body: JSON.stringify({ label: 'another' }), ownerOk: 201 },
     { method: 'GET', path: () => '/v1/whoami', ownerOk: 200 },
     { method: 'GET', path: () => '/metrics', ownerOk: 200 },
@@ -94,7 +111,9 @@ describe('hub HTTP API', () => {
     it(`${route.method} ${route.path.toString().includes('agentA') ? '/v1/agents/:id' : route.path()} needs a valid key of the right workspace`, async () => {
       const path = route.path();
       expect((await api(route.method, path, undefined, route.body)).status).toBe(401);
-      expect((await api(route.method, path, 'tok_0000000000000000_' + 'x'.repeat(43), route.body)).status).toBe(401);
+      expect(
+        (await api(route.method, path, 'tok_0000000000000000_' + 'x'.repeat(43), route.body)).status,
+      ).toBe(401);
       expect((await api(route.method, path, 'garbage', route.body)).status).toBe(401);
       expect((await api(route.method, path, keys.revoked, route.body)).status).toBe(401);
       expect((await api(route.method, path, keys.a, route.body)).status).toBe(route.ownerOk);
@@ -113,7 +132,8 @@ describe('hub HTTP API', () => {
   });
 
   it('rejects malformed JSON, wrong types, unknown fields and oversized bodies with 4xx', async () => {
-    const bad = async (body: string, headers: Record<string, string> = {}) => api('POST', '/v1/agents', keys.a, body, headers);
+    const bad = async (body: string, headers: Record<string, string> = {}) =>
+      api('POST', '/v1/agents', keys.a, body, headers);
     const malformed = await bad('{"label": ');
     expect(malformed.status).toBe(400);
     expect(malformed.json).toMatchObject({ code: expect.any(String), message: expect.any(String) });
@@ -176,7 +196,9 @@ describe('agent WebSocket endpoint', () => {
       });
     const [s1, s2, s3] = await Promise.all([open(), open(), open()]);
     await new Promise((r) => setTimeout(r, 100));
-    expect(hub.registry.sessionsOf(hub.registry.all()[0]?.workspaceId ?? '', agentA).length).toBeGreaterThanOrEqual(3);
+    expect(
+      hub.registry.sessionsOf(hub.registry.all()[0]?.workspaceId ?? '', agentA).length,
+    ).toBeGreaterThanOrEqual(3);
     for (const s of [s1, s2, s3]) expect(s?.readyState).toBe(WebSocket.OPEN);
     s1?.close();
     await new Promise((r) => setTimeout(r, 100));

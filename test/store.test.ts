@@ -62,12 +62,14 @@ function storeContract(name: string, open: () => Promise<Store>, skip = false): 
         protocol: 'tcp',
       });
       expect(svc.name).toBe('staging-db');
-      expect(await store.findServiceByName(a.id, 'STAGING-db')).toMatchObject({ id: 'svc_1', targetPort: 5432, tunnelPort: 23000 });
+      expect(await store.findServiceByName(a.id, 'STAGING-db')).toMatchObject({
+        id: 'svc_1',
+        targetPort: 5432,
+        tunnelPort: 23000,
+      });
       expect(await store.findServiceByName(b.id, 'staging-db')).toBeUndefined();
       expect(await store.listServices(b.id)).toEqual([]);
-      await expect(
-        store.insertService({ ...svc, id: 'svc_2', tunnelPort: 23001 }),
-      ).rejects.toThrow();
+      await expect(store.insertService({ ...svc, id: 'svc_2', tunnelPort: 23001 })).rejects.toThrow();
       expect(await store.usedTunnelPorts()).toEqual(new Set([23000]));
       const moved = await store.updateService('svc_1', { tunnelPort: 23005, targetPort: 6543 });
       expect(moved).toMatchObject({ tunnelPort: 23005, targetPort: 6543 });

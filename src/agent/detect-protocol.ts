@@ -11,13 +11,28 @@ export async function detectProtocol(host: string, port: number, timeoutMs = 800
   const tls = await ask(host, port, TLS_CLIENT_HELLO_PREFIX, timeoutMs);
   // A ServerHello (handshake type 2) or an alert record: the peer speaks TLS. Checking the handshake type
   // keeps an echo server, which returns our own ClientHello (type 1), from passing for TLS.
-  if (tls && tls[1] === 0x03 && ((tls[0] === 0x16 && tls[5] === 0x02) || (tls[0] === 0x15 && tls.length >= 7))) return 'https';
+  if (
+    tls &&
+    tls[1] === 0x03 &&
+    ((tls[0] === 0x16 && tls[5] === 0x02) || (tls[0] === 0x15 && tls.length >= 7))
+  )
+    return 'https';
   return 'tcp';
 }
 
 /** A minimal TLS 1.2 ClientHello; a TLS server answers with a ServerHello (record type 0x16). */
 const TLS_CLIENT_HELLO_PREFIX = Buffer.from(
-  '16030100' + '31' + '0100002d' + '0303' + '00'.repeat(32) + '00' + '0004' + 'c02f' + '009c' + '0100' + '0000',
+  '16030100' +
+    '31' +
+    '0100002d' +
+    '0303' +
+    '00'.repeat(32) +
+    '00' +
+    '0004' +
+    'c02f' +
+    '009c' +
+    '0100' +
+    '0000',
   'hex',
 );
 

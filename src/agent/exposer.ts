@@ -32,12 +32,20 @@ export class Exposer {
       return;
     }
     const stream = req.accept();
-    const socket = tcpConnect({ host: exposure.targetHost, port: exposure.targetPort, allowHalfOpen: true, noDelay: true });
+    const socket = tcpConnect({
+      host: exposure.targetHost,
+      port: exposure.targetPort,
+      allowHalfOpen: true,
+      noDelay: true,
+    });
     // Bytes that arrive before the target accepts are buffered by the socket (bounded by the stream window).
     bridgeSocket(stream, socket);
     socket.once('connect', () => stream.accept());
     socket.once('error', (err) =>
-      this.log('warn', `Cannot reach ${exposure.targetHost}:${exposure.targetPort} for ${name}: ${messageOf(err)}`),
+      this.log(
+        'warn',
+        `Cannot reach ${exposure.targetHost}:${exposure.targetPort} for ${name}: ${messageOf(err)}`,
+      ),
     );
   };
 
@@ -85,7 +93,10 @@ export class Exposer {
     for (const exposure of this.exposures.values()) {
       try {
         const view = await this.register(exposure);
-        this.log('info', `[ok] Exposing ${view.name} → ${exposure.targetHost}:${exposure.targetPort} (tunnel port ${view.tunnelPort})`);
+        this.log(
+          'info',
+          `[ok] Exposing ${view.name} → ${exposure.targetHost}:${exposure.targetPort} (tunnel port ${view.tunnelPort})`,
+        );
       } catch (err) {
         this.log('error', `[x] Cannot expose ${exposure.name}: ${messageOf(err)}`);
       }

@@ -12,7 +12,11 @@ export interface CheckResult {
  * Dials through the whole path (this agent → hub → exposing agent → target) without opening a listener.
  * Success means the exposing agent connected to the target (ACCEPT), not merely that the hub answered.
  */
-export async function checkService(conn: HubConnection, serviceName: string, timeoutMs = 5000): Promise<CheckResult> {
+export async function checkService(
+  conn: HubConnection,
+  serviceName: string,
+  timeoutMs = 5000,
+): Promise<CheckResult> {
   const started = process.hrtime.bigint();
   const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6;
   const stream = await openServiceStream(conn, serviceName);

@@ -59,16 +59,25 @@ export class HubApi {
     if (!res.ok) {
       const err = json as { code?: string; message?: string } | undefined;
       const code: ErrorCode =
-        res.status === 401 ? ErrorCodes.UNAUTHORIZED : res.status === 404 ? ErrorCodes.NOT_FOUND : ErrorCodes.HUB_ERROR;
+        res.status === 401
+          ? ErrorCodes.UNAUTHORIZED
+          : res.status === 404
+            ? ErrorCodes.NOT_FOUND
+            : ErrorCodes.HUB_ERROR;
       const message = err?.message ?? `${res.status} ${res.statusText}`;
       throw new ConnectError(
         code,
         res.status === 401 ? `the hub refused the API key: ${message}` : `hub error: ${message}`,
-        res.status === 401 ? 'Create a key with `connect hub keys create` and sign in with `connect up --api-key <key>`.' : undefined,
+        res.status === 401
+          ? 'Create a key with `connect hub keys create` and sign in with `connect up --api-key <key>`.'
+          : undefined,
       );
     }
     if (json === undefined && text !== '') {
-      throw new ConnectError(ErrorCodes.HUB_ERROR, `the server at ${this.hubUrl} did not answer like a Private Connect hub`);
+      throw new ConnectError(
+        ErrorCodes.HUB_ERROR,
+        `the server at ${this.hubUrl} did not answer like a Private Connect hub`,
+      );
     }
     return json as T;
   }

@@ -50,7 +50,10 @@ export class HubConnection extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private ws: WebSocket | undefined;
   private nextRid = 1;
-  private readonly pending = new Map<number, { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }
+  >();
   private readonly log: LogFn;
 
   constructor(private readonly opts: HubConnectionOptions) {
@@ -134,13 +137,26 @@ export class HubConnection extends EventEmitter {
         const status = res.statusCode ?? 0;
         const code: ErrorCode = status === 401 ? ErrorCodes.UNAUTHORIZED : ErrorCodes.HUB_ERROR;
         if (status === 401 || status === 404 || status === 426) {
-          fail(new FatalHandshakeError(code, `the hub refused this agent: ${message}`, 'Sign in again with `connect up --api-key <key>`.'));
+          fail(
+            new FatalHandshakeError(
+              code,
+              `the hub refused this agent: ${message}`,
+              'Sign in again with `connect up --api-key <key>`.',
+            ),
+          );
         } else {
           fail(new ConnectError(code, `the hub answered ${message}`));
         }
       });
     });
-    ws.on('error', (err) => fail(new ConnectError(ErrorCodes.HUB_UNREACHABLE, `cannot reach the hub at ${this.opts.hubUrl}: ${describe(err)}`)));
+    ws.on('error', (err) =>
+      fail(
+        new ConnectError(
+          ErrorCodes.HUB_UNREACHABLE,
+          `cannot reach the hub at ${this.opts.hubUrl}: ${describe(err)}`,
+        ),
+      ),
+    );
     ws.on('open', () => {
       const mux = new MuxSession({ sink: createWebSocketSink(ws), role: 'client', label: 'hub' });
       bindWebSocket(mux, ws);
@@ -176,7 +192,10 @@ export class HubConnection extends EventEmitter {
     const ceiling = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
     const delay = Math.round(min / 2 + Math.random() * ceiling);
     this.attempt++;
-    this.log('warn', `Hub connection lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)}s (attempt ${this.attempt})`);
+    this.log(
+      'warn',
+      `Hub connection lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)}s (attempt ${this.attempt})`,
+    );
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -186,7 +205,13 @@ export class HubConnection extends EventEmitter {
       if (!p) return;
       this.pending.delete(msg.rid);
       if (msg.ok === true) p.resolve(msg);
-      else p.reject(new ConnectError((msg.code as ErrorCode | undefined) ?? ErrorCodes.HUB_ERROR, String(msg.message ?? 'the hub refused')));
+      else
+        p.reject(
+          new ConnectError(
+            (msg.code as ErrorCode | undefined) ?? ErrorCodes.HUB_ERROR,
+            typeof msg.message === 'string' ? msg.message : 'the hub refused',
+          ),
+        );
     }
   }
 
@@ -218,7 +243,8 @@ export class HubConnection extends EventEmitter {
   waitForSession(timeoutMs: number): Promise<MuxSession> {
     const mux = this.session;
     if (mux) return Promise.resolve(mux);
-    if (this.stopped) return Promise.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the hub connection is closed'));
+    if (this.stopped)
+      return Promise.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the hub connection is closed'));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('connected', onConnected);

@@ -25,17 +25,16 @@ const sameTarget = (a: Exposure, b: Exposure): boolean =>
  * exposures and picking up changes `connect expose` makes to ~/.connect/exposures.json while it runs.
  */
 export function runAgent(credentials: Credentials, log: LogFn): RunningAgent {
-  let exposer: Exposer | undefined;
   const conn = new HubConnection({
     hubUrl: credentials.hubUrl,
     apiKey: credentials.apiKey,
     agentId: credentials.agentId,
     kind: process.env.CONNECT_DAEMON === '1' ? 'daemon' : 'agent',
     log,
-    onOpen: (req) => exposer?.handleOpen(req),
+    onOpen: (req) => exposer.handleOpen(req),
   });
   conn.on('connected', () => log('info', '[ok] Connected to hub via WebSocket'));
-  exposer = new Exposer(conn, log);
+  const exposer: Exposer = new Exposer(conn, log);
   const agentExposer = exposer;
 
   for (const e of loadExposures()) void agentExposer.add(e);
@@ -54,7 +53,11 @@ export function runAgent(credentials: Credentials, log: LogFn): RunningAgent {
       if (current && sameTarget(current, e)) continue;
       try {
         const view = await agentExposer.add(e);
-        if (view) log('info', `[ok] Exposing ${view.name} → ${e.targetHost}:${e.targetPort} (tunnel port ${view.tunnelPort})`);
+        if (view)
+          log(
+            'info',
+            `[ok] Exposing ${view.name} → ${e.targetHost}:${e.targetPort} (tunnel port ${view.tunnelPort})`,
+          );
       } catch (err) {
         log('error', `[x] Cannot expose ${e.name}: ${messageOf(err)}`);
       }

@@ -10,6 +10,8 @@ export async function requireService(api: HubApi, name: string): Promise<Service
   throw new ConnectError(
     ErrorCodes.NOT_FOUND,
     `no service named '${name}'`,
-    names.length ? `Available services: ${names.join(', ')}` : 'No services are exposed in this workspace yet.',
+    names.length
+      ? `Available services: ${names.join(', ')}`
+      : 'No services are exposed in this workspace yet.',
   );
 }

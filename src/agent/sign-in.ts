@@ -48,15 +48,23 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
   const api = new HubApi(hubUrl, apiKey);
   const me = await api.whoami();
   const label = opts.label ?? (sameHub ? saved?.label : undefined) ?? hostname();
-  const name = opts.name ?? (sameHub ? saved?.name ?? undefined : undefined);
+  const name = opts.name ?? (sameHub ? (saved?.name ?? undefined) : undefined);
 
   if (saved && sameHub && saved.apiKey === apiKey) {
     try {
       let agent = await api.agent(saved.agentId);
       if ((opts.label && opts.label !== agent.label) || (opts.name && opts.name !== agent.name)) {
-        agent = await api.updateAgent(saved.agentId, { ...(opts.label && { label: opts.label }), ...(opts.name && { name: opts.name }) });
+        agent = await api.updateAgent(saved.agentId, {
+          ...(opts.label && { label: opts.label }),
+          ...(opts.name && { name: opts.name }),
+        });
       }
-      const credentials: Credentials = { ...saved, label: agent.label, name: agent.name, workspace: me.workspace };
+      const credentials: Credentials = {
+        ...saved,
+        label: agent.label,
+        name: agent.name,
+        workspace: me.workspace,
+      };
       saveCredentials(credentials);
       return { credentials, registered: false };
     } catch (err) {

@@ -36,7 +36,10 @@ function parseTarget(args: string[], flags: ExposeFlags): { name: string; host: 
   if (args.length === 1 && /^(\S+:)?\d+$/.test(args[0] ?? '')) {
     throw new ConnectError(ErrorCodes.BAD_INPUT, `name the service: connect expose ${args[0]} --name <name>`);
   }
-  throw new ConnectError(ErrorCodes.BAD_INPUT, 'usage: connect expose <name> <port>  or  connect expose <host:port> --name <name>');
+  throw new ConnectError(
+    ErrorCodes.BAD_INPUT,
+    'usage: connect expose <name> <port>  or  connect expose <host:port> --name <name>',
+  );
 }
 
 function printExposed(view: ServiceView, target: string, mode: string, json?: boolean): void {
@@ -49,7 +52,12 @@ function printExposed(view: ServiceView, target: string, mode: string, json?: bo
   line(`  Reach it:    connect reach ${view.name}`);
 }
 
-async function waitOnline(api: HubApi, name: string, agentId: string, timeoutMs: number): Promise<ServiceView | undefined> {
+async function waitOnline(
+  api: HubApi,
+  name: string,
+  agentId: string,
+  timeoutMs: number,
+): Promise<ServiceView | undefined> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const view = await api.service(name);
@@ -62,7 +70,9 @@ async function waitOnline(api: HubApi, name: string, agentId: string, timeoutMs:
 export function registerExpose(program: Command): void {
   program
     .command('expose')
-    .description('Expose a local service: `expose <name> <port>`, `expose <host:port> --name <name>`, `expose list`, `expose stop <name>`')
+    .description(
+      'Expose a local service: `expose <name> <port>`, `expose <host:port> --name <name>`, `expose list`, `expose stop <name>`',
+    )
     .argument('<args...>', 'name and port, host:port with --name, `list`, or `stop <name>`')
     .option('--name <name>', 'service name (with the host:port form)')
     .option('--protocol <protocol>', 'auto|tcp|http|https', 'auto')
@@ -70,9 +80,13 @@ export function registerExpose(program: Command): void {
     .action(
       action(async (args: string[], flags: ExposeFlags) => {
         if (args[0] === 'list' && args.length === 1) return listExposures(flags.json);
-        if (args[0] === 'stop' && args.length === 2 && !/^\d+$/.test(args[1] ?? '')) return stopExposure(args[1] ?? '');
+        if (args[0] === 'stop' && args.length === 2 && !/^\d+$/.test(args[1] ?? ''))
+          return stopExposure(args[1] ?? '');
         if (!(PROTOCOLS as readonly string[]).includes(flags.protocol)) {
-          throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid --protocol '${flags.protocol}': use auto, tcp, http or https`);
+          throw new ConnectError(
+            ErrorCodes.BAD_INPUT,
+            `invalid --protocol '${flags.protocol}': use auto, tcp, http or https`,
+          );
         }
         const { name, host, port } = parseTarget(args, flags);
         const credentials = requireCredentials();
@@ -85,8 +99,15 @@ export function registerExpose(program: Command): void {
             'Pick another name, or stop it on that agent first.',
           );
         }
-        const protocol: ServiceProtocol = flags.protocol === 'auto' ? await detectProtocol(host, port) : (flags.protocol as ServiceProtocol);
-        const exposure: Exposure = { name, targetHost: host, targetPort: port, protocol, createdAt: new Date().toISOString() };
+        const protocol: ServiceProtocol =
+          flags.protocol === 'auto' ? await detectProtocol(host, port) : (flags.protocol as ServiceProtocol);
+        const exposure: Exposure = {
+          name,
+          targetHost: host,
+          targetPort: port,
+          protocol,
+          createdAt: new Date().toISOString(),
+        };
         const target = `${host}:${port}`;
 
         const agent = runningAgent();
@@ -101,7 +122,12 @@ export function registerExpose(program: Command): void {
               'Check the agent’s log: connect daemon logs',
             );
           }
-          return printExposed(view, target, `running agent (pid ${agent.pid}); kept across restarts`, flags.json);
+          return printExposed(
+            view,
+            target,
+            `running agent (pid ${agent.pid}); kept across restarts`,
+            flags.json,
+          );
         }
 
         const conn = new HubConnection({
@@ -116,7 +142,8 @@ export function registerExpose(program: Command): void {
         reportStatsPeriodically(conn);
         await conn.start(true);
         const view = await exposer.add(exposure);
-        if (!view) throw new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'lost the hub connection while exposing');
+        if (!view)
+          throw new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'lost the hub connection while exposing');
         printExposed(view, target, 'this process (no agent running); Ctrl+C takes it offline', flags.json);
         if (!flags.json) line(colour.dim('  Press Ctrl+C to stop'));
         const fatal = new Promise<Error>((resolve) => conn.once('fatal', resolve));
@@ -140,12 +167,15 @@ async function listExposures(json?: boolean): Promise<void> {
   const mine = (await api.services()).filter((s) => s.agentId === credentials.agentId);
   const rows = mine.map((s) => ({ ...s, persisted: persisted.has(s.name) }));
   if (json) return printJson(rows);
-  if (rows.length === 0) return line('This agent exposes no services. Expose one: connect expose <name> <port>');
+  if (rows.length === 0)
+    return line('This agent exposes no services. Expose one: connect expose <name> <port>');
   line(`📡 Exposed by ${credentials.label}:`);
   line();
   for (const r of rows) {
     const status = r.status === 'online' ? colour.green('● online ') : '○ offline';
-    line(`  ${status} ${r.name.padEnd(20)} tunnel port ${r.tunnelPort}  target port ${r.targetPort}${r.persisted ? '' : colour.dim('  (foreground)')}`);
+    line(
+      `  ${status} ${r.name.padEnd(20)} tunnel port ${r.tunnelPort}  target port ${r.targetPort}${r.persisted ? '' : colour.dim('  (foreground)')}`,
+    );
   }
 }
 
@@ -155,10 +185,14 @@ async function stopExposure(name: string): Promise<void> {
   const view = await api.service(name);
   const persisted = await deleteExposure(name.toLowerCase());
   if (view && view.agentId !== credentials.agentId) {
-    throw new ConnectError(ErrorCodes.CONFLICT, `service '${name}' belongs to agent ${view.agentLabel}, not this one`);
+    throw new ConnectError(
+      ErrorCodes.CONFLICT,
+      `service '${name}' belongs to agent ${view.agentLabel}, not this one`,
+    );
   }
   const removed = view ? await api.deleteService(name) : false;
-  if (!removed && !persisted) throw new ConnectError(ErrorCodes.NOT_FOUND, `this agent does not expose '${name}'`);
+  if (!removed && !persisted)
+    throw new ConnectError(ErrorCodes.NOT_FOUND, `this agent does not expose '${name}'`);
   if (!removed) warn(`the hub had no service '${name}'; removed it from this machine's exposures`);
   ok(`Stopped exposing ${name}`);
 }

@@ -15,10 +15,15 @@ interface StoreFlags {
   databaseUrl?: string;
 }
 
-const dataDirOf = (flags: StoreFlags): string => resolve(flags.dataDir ?? process.env.CONNECT_HUB_DATA_DIR ?? paths.hubDataDir());
-const databaseUrlOf = (flags: StoreFlags): string | undefined => flags.databaseUrl ?? process.env.CONNECT_DATABASE_URL;
+const dataDirOf = (flags: StoreFlags): string =>
+  resolve(flags.dataDir ?? process.env.CONNECT_HUB_DATA_DIR ?? paths.hubDataDir());
+const databaseUrlOf = (flags: StoreFlags): string | undefined =>
+  flags.databaseUrl ?? process.env.CONNECT_DATABASE_URL;
 
-async function withStore<T>(flags: StoreFlags, fn: (store: ReturnType<typeof openStore>) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  flags: StoreFlags,
+  fn: (store: ReturnType<typeof openStore>) => Promise<T>,
+): Promise<T> {
   const store = openStore({ dataDir: dataDirOf(flags), databaseUrl: databaseUrlOf(flags) });
   try {
     await store.migrate();
@@ -45,45 +50,61 @@ export function registerHubCommands(program: Command): void {
     .option('--tls-cert <file>', 'serve HTTPS and wss:// with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .action(
-      action(async (opts: StoreFlags & { host: string; port: string; tunnelHost: string; tunnelPorts: string; tlsCert?: string; tlsKey?: string }) => {
-        const port = parseListenPort(opts.port, '--port');
-        const tunnelPorts = parsePortRange(opts.tunnelPorts, '--tunnel-ports');
-        if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
-          throw new ConnectError(ErrorCodes.BAD_INPUT, '--tls-cert and --tls-key must be given together');
-        }
-        const dataDir = dataDirOf(opts);
-        const databaseUrl = databaseUrlOf(opts);
-        const logger = createLogger('hub');
-        const hub = await startHub({
-          host: opts.host,
-          port,
-          dataDir,
-          databaseUrl,
-          tunnelHost: opts.tunnelHost,
-          tunnelPorts,
-          tls: opts.tlsCert && opts.tlsKey ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) } : undefined,
-          logger,
-        });
-        const keysCmd = databaseUrl ? 'connect hub keys create --database-url <url>' : `connect hub keys create --data-dir ${tildify(dataDir)}`;
-        line(`🚀 Private Connect hub listening on ${hub.url}`);
-        line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
-        line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
-        line(`  Health:       ${hub.url}/health`);
-        line(`  Create an API key: ${keysCmd}`);
-        line(`  Sign in an agent:  connect up --hub ${hub.url} --api-key <key>`);
+      action(
+        async (
+          opts: StoreFlags & {
+            host: string;
+            port: string;
+            tunnelHost: string;
+            tunnelPorts: string;
+            tlsCert?: string;
+            tlsKey?: string;
+          },
+        ) => {
+          const port = parseListenPort(opts.port, '--port');
+          const tunnelPorts = parsePortRange(opts.tunnelPorts, '--tunnel-ports');
+          if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
+            throw new ConnectError(ErrorCodes.BAD_INPUT, '--tls-cert and --tls-key must be given together');
+          }
+          const dataDir = dataDirOf(opts);
+          const databaseUrl = databaseUrlOf(opts);
+          const logger = createLogger('hub');
+          const hub = await startHub({
+            host: opts.host,
+            port,
+            dataDir,
+            databaseUrl,
+            tunnelHost: opts.tunnelHost,
+            tunnelPorts,
+            tls:
+              opts.tlsCert && opts.tlsKey
+                ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
+                : undefined,
+            logger,
+          });
+          const keysCmd = databaseUrl
+            ? 'connect hub keys create --database-url <url>'
+            : `connect hub keys create --data-dir ${tildify(dataDir)}`;
+          line(`🚀 Private Connect hub listening on ${hub.url}`);
+          line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
+          line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
+          line(`  Health:       ${hub.url}/health`);
+          line(`  Create an API key: ${keysCmd}`);
+          line(`  Sign in an agent:  connect up --hub ${hub.url} --api-key <key>`);
 
-        let stopping = false;
-        const stop = (signal: string): void => {
-          if (stopping) return;
-          stopping = true;
-          logger.info({ signal }, 'hub shutting down');
-          const force = setTimeout(() => process.exit(1), 10_000);
-          force.unref();
-          void hub.close().then(() => process.exit(0));
-        };
-        process.on('SIGINT', () => stop('SIGINT'));
-        process.on('SIGTERM', () => stop('SIGTERM'));
-      }),
+          let stopping = false;
+          const stop = (signal: string): void => {
+            if (stopping) return;
+            stopping = true;
+            logger.info({ signal }, 'hub shutting down');
+            const force = setTimeout(() => process.exit(1), 10_000);
+            force.unref();
+            void hub.close().then(() => process.exit(0));
+          };
+          process.on('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => stop('SIGTERM'));
+        },
+      ),
     );
 
   const keys = hub.command('keys').description('Manage API keys (run where the hub’s store is)');
@@ -100,12 +121,20 @@ export function registerHubCommands(program: Command): void {
     .action(
       action(async (opts: StoreFlags & { workspace: string; label?: string; json?: boolean }) => {
         if (!WORKSPACE_PATTERN.test(opts.workspace)) {
-          throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid workspace name '${opts.workspace}': use letters, digits, '.', '_' and '-'`);
+          throw new ConnectError(
+            ErrorCodes.BAD_INPUT,
+            `invalid workspace name '${opts.workspace}': use letters, digits, '.', '_' and '-'`,
+          );
         }
         const created = await withStore(opts, async (store) => {
           const workspace = await store.ensureWorkspace(opts.workspace);
           const key = generateApiKey();
-          await store.createApiKey({ id: key.id, workspaceId: workspace.id, hash: key.hash, label: opts.label ?? null });
+          await store.createApiKey({
+            id: key.id,
+            workspaceId: workspace.id,
+            hash: key.hash,
+            label: opts.label ?? null,
+          });
           return { key: key.key, id: key.id, workspace: workspace.name };
         });
         if (opts.json) return printJson({ key: created.key, workspace: created.workspace });

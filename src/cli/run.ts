@@ -5,7 +5,9 @@ import { fail } from './output.js';
  * Wraps a command's action: an expected failure (ConnectError) becomes one `[x]` line plus an optional
  * hint and exit code 1; anything else is a bug, reported on one line too (stack only with CONNECT_DEBUG).
  */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void> | void,
+): (...args: A) => Promise<void> {
   return async (...args: A): Promise<void> => {
     try {
       await fn(...args);
@@ -20,7 +22,8 @@ export function reportAndExit(err: unknown): never {
     fail(err.message, err.hint);
   } else {
     fail(`unexpected error: ${messageOf(err)}`);
-    if (process.env.CONNECT_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    if (process.env.CONNECT_DEBUG && err instanceof Error && err.stack)
+      process.stderr.write(err.stack + '\n');
   }
   process.exit(1);
 }

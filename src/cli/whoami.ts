@@ -38,7 +38,9 @@ export function registerWhoami(program: Command): void {
         line(`👤 ${colour.bold(c.label)}${c.name ? ` (${c.name})` : ''}`);
         line(`  Agent ID:  ${c.agentId}`);
         line(`  Workspace: ${c.workspace}`);
-        line(`  Hub:       ${c.hubUrl} ${hubReachable ? colour.green('(reachable)') : colour.red('(unreachable)')}`);
+        line(
+          `  Hub:       ${c.hubUrl} ${hubReachable ? colour.green('(reachable)') : colour.red('(unreachable)')}`,
+        );
         line(`  Status:    ${online ? colour.green('● online') : '○ offline'}`);
         if (problem) line(`  ${colour.yellow('[!]')} ${problem}`);
       }),

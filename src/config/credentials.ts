@@ -26,12 +26,20 @@ export function loadCredentials(): Credentials | undefined {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ConnectError(ErrorCodes.CREDENTIALS_CORRUPT, `the credentials file ${tildify(file)} is not valid JSON`, signInHint);
+    throw new ConnectError(
+      ErrorCodes.CREDENTIALS_CORRUPT,
+      `the credentials file ${tildify(file)} is not valid JSON`,
+      signInHint,
+    );
   }
   const c = value as Partial<Credentials> | null;
   const strings = ['hubUrl', 'apiKey', 'agentId', 'label'] as const;
   if (!c || typeof c !== 'object' || strings.some((k) => typeof c[k] !== 'string' || c[k] === '')) {
-    throw new ConnectError(ErrorCodes.CREDENTIALS_CORRUPT, `the credentials file ${tildify(file)} is incomplete or corrupt`, signInHint);
+    throw new ConnectError(
+      ErrorCodes.CREDENTIALS_CORRUPT,
+      `the credentials file ${tildify(file)} is incomplete or corrupt`,
+      signInHint,
+    );
   }
   return {
     hubUrl: c.hubUrl!,
@@ -52,7 +60,11 @@ export function saveCredentials(credentials: Credentials): void {
 export function requireCredentials(): Credentials {
   const credentials = loadCredentials();
   if (!credentials) {
-    throw new ConnectError(ErrorCodes.NOT_SIGNED_IN, 'this machine is not signed in to a hub', 'Run `connect up` first.');
+    throw new ConnectError(
+      ErrorCodes.NOT_SIGNED_IN,
+      'this machine is not signed in to a hub',
+      'Run `connect up` first.',
+    );
   }
   return credentials;
 }

@@ -27,10 +27,13 @@ export async function handleControl(
   try {
     switch (msg.op) {
       case 'expose': {
-        const name = parseServiceName(String(msg.name ?? ''));
-        const targetHost = typeof msg.targetHost === 'string' && msg.targetHost.length <= 255 ? msg.targetHost : '';
+        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '');
+        const targetHost =
+          typeof msg.targetHost === 'string' && msg.targetHost.length <= 255 ? msg.targetHost : '';
         const targetPort = Number(msg.targetPort);
-        const protocol = (PROTOCOLS as readonly unknown[]).includes(msg.protocol) ? (msg.protocol as ServiceProtocol) : 'tcp';
+        const protocol = (PROTOCOLS as readonly unknown[]).includes(msg.protocol)
+          ? (msg.protocol as ServiceProtocol)
+          : 'tcp';
         if (!targetHost || !Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) {
           return fail(rid, 'BAD_INPUT', 'expose needs a target host and a port from 1 to 65535');
         }
@@ -38,13 +41,20 @@ export async function handleControl(
         return { op: 'result', rid, ok: true, service };
       }
       case 'unexpose': {
-        const name = String(msg.name ?? '').toLowerCase();
-        const found = await services.unexpose(session.workspaceId, session.agentId, name, msg.remove === true);
+        const name = (typeof msg.name === 'string' ? msg.name : '').toLowerCase();
+        const found = await services.unexpose(
+          session.workspaceId,
+          session.agentId,
+          name,
+          msg.remove === true,
+        );
         if (!found) return fail(rid, 'NOT_FOUND', `no service named '${name}'`);
         return { op: 'result', rid, ok: true };
       }
       default:
-        return rid === undefined ? undefined : fail(rid, 'BAD_INPUT', `unknown control operation '${String(msg.op)}'`);
+        return rid === undefined
+          ? undefined
+          : fail(rid, 'BAD_INPUT', `unknown control operation '${String(msg.op)}'`);
     }
   } catch (err) {
     if (isConnectError(err)) return fail(rid, err.code, err.message);

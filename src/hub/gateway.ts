@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { MuxSession } from '../protocol/session.js';
+import { MuxSession, type OpenRequest } from '../protocol/session.js';
 import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
 import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
 import { verifyApiKey } from './api-keys.js';
@@ -26,7 +26,8 @@ export const AgentHeaders = {
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, code, message });
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required' }[status] ?? 'Error';
+  const reason =
+    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required' }[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -115,7 +116,9 @@ export class AgentGateway {
     log.info('agent session connected');
     void this.store.touchAgent(session.agentId, session.connectedAt).catch(() => undefined);
 
-    mux.on('error', (err: unknown) => log.warn({ err: messageOf(err) }, 'closing agent session after protocol error'));
+    mux.on('error', (err: unknown) =>
+      log.warn({ err: messageOf(err) }, 'closing agent session after protocol error'),
+    );
     mux.on('close', (reason: string) => {
       const offline = this.registry.remove(session);
       log.info({ reason, offline }, 'agent session closed');
@@ -125,7 +128,7 @@ export class AgentGateway {
         if (reply && !mux.closed) mux.sendControl(reply);
       });
     });
-    mux.on('open', (req: import('../protocol/session.js').OpenRequest) => {
+    mux.on('open', (req: OpenRequest) => {
       const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
       const server = this.registry.serverOf(session.workspaceId, name);
       if (!server) {
@@ -137,7 +140,12 @@ export class AgentGateway {
       }
       req.splice(server.mux, { service: name, from: session.agentLabel });
     });
-    mux.sendControl({ op: 'welcome', sessionId: session.id, agentId: session.agentId, protocol: PROTOCOL_VERSION });
+    mux.sendControl({
+      op: 'welcome',
+      sessionId: session.id,
+      agentId: session.agentId,
+      protocol: PROTOCOL_VERSION,
+    });
   }
 
   closeAll(): void {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Registry } from 'prom-client';
 import type { Store } from './store/index.js';
@@ -76,11 +76,16 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
   app.decorateRequest('workspaceId', '');
   app.decorateRequest('apiKeyId', '');
 
-  const authenticate = async (req: FastifyRequest, reply: import('fastify').FastifyReply): Promise<void> => {
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = req.headers['x-api-key'];
     const key = typeof header === 'string' ? await verifyApiKey(store, header) : undefined;
     if (!key) {
-      await sendError(reply, 401, 'UNAUTHORIZED', 'missing, invalid or revoked API key (send it in x-api-key)');
+      await sendError(
+        reply,
+        401,
+        'UNAUTHORIZED',
+        'missing, invalid or revoked API key (send it in x-api-key)',
+      );
       return;
     }
     req.workspaceId = key.workspaceId;
@@ -111,12 +116,18 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       const reachable = await store.ping();
       return reply
         .code(reachable ? 200 : 503)
-        .send({ status: reachable ? 'ok' : 'degraded', version: VERSION, store: { kind: deps.storeKind, reachable } });
+        .send({
+          status: reachable ? 'ok' : 'degraded',
+          version: VERSION,
+          store: { kind: deps.storeKind, reachable },
+        });
     },
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
+  // fastify treats an async plugin as finished when its promise settles; the routes below are synchronous.
+  // eslint-disable-next-line @typescript-eslint/require-await
   await app.register(async (v1) => {
     v1.addHook('onRequest', authenticate);
 
@@ -129,7 +140,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
           response: {
             200: {
               type: 'object',
-              properties: { workspace: { type: 'string' }, workspaceId: { type: 'string' }, keyId: { type: 'string' } },
+              properties: {
+                workspace: { type: 'string' },
+                workspaceId: { type: 'string' },
+                keyId: { type: 'string' },
+              },
             },
             ...authErrors,
           },
@@ -173,9 +188,18 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
 
     v1.get(
       '/v1/agents',
-      { schema: { summary: 'Agents of the workspace', security, response: { 200: { type: 'array', items: agentSchema }, ...authErrors } } },
+      {
+        schema: {
+          summary: 'Agents of the workspace',
+          security,
+          response: { 200: { type: 'array', items: agentSchema }, ...authErrors },
+        },
+      },
       async (req) => {
-        const [agents, ws] = await Promise.all([store.listAgents(req.workspaceId), store.getWorkspace(req.workspaceId)]);
+        const [agents, ws] = await Promise.all([
+          store.listAgents(req.workspaceId),
+          store.getWorkspace(req.workspaceId),
+        ]);
         return agents.map((a) => ({
           ...a,
           workspace: ws?.name ?? '',
@@ -196,9 +220,14 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       },
       async (req, reply) => {
         const agent = await store.findAgent(req.workspaceId, req.params.id);
-        if (!agent) return sendError(reply, 404, 'NOT_FOUND', `no agent '${req.params.id}' in this workspace`);
+        if (!agent)
+          return sendError(reply, 404, 'NOT_FOUND', `no agent '${req.params.id}' in this workspace`);
         const ws = await store.getWorkspace(req.workspaceId);
-        return { ...agent, workspace: ws?.name ?? '', online: registry.isAgentOnline(req.workspaceId, agent.id) };
+        return {
+          ...agent,
+          workspace: ws?.name ?? '',
+          online: registry.isAgentOnline(req.workspaceId, agent.id),
+        };
       },
     );
 
@@ -222,11 +251,16 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       },
       async (req, reply) => {
         const agent = await store.findAgent(req.workspaceId, req.params.id);
-        if (!agent) return sendError(reply, 404, 'NOT_FOUND', `no agent '${req.params.id}' in this workspace`);
+        if (!agent)
+          return sendError(reply, 404, 'NOT_FOUND', `no agent '${req.params.id}' in this workspace`);
         await store.updateAgent(req.workspaceId, agent.id, req.body);
         const updated = await store.findAgent(req.workspaceId, agent.id);
         const ws = await store.getWorkspace(req.workspaceId);
-        return { ...updated, workspace: ws?.name ?? '', online: registry.isAgentOnline(req.workspaceId, agent.id) };
+        return {
+          ...updated,
+          workspace: ws?.name ?? '',
+          online: registry.isAgentOnline(req.workspaceId, agent.id),
+        };
       },
     );
 
@@ -276,8 +310,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
       },
     );
 
-    v1.get('/metrics', { schema: { summary: 'Prometheus metrics of this hub', security } }, async (_req, reply) =>
-      reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
+    v1.get(
+      '/metrics',
+      { schema: { summary: 'Prometheus metrics of this hub', security } },
+      async (_req, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
     );
   });
 }

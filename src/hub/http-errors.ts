@@ -18,7 +18,12 @@ export interface ApiErrorBody {
   message: string;
 }
 
-export function sendError(reply: FastifyReply, statusCode: number, code: string, message: string): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  statusCode: number,
+  code: string,
+  message: string,
+): FastifyReply {
   return reply.code(statusCode).send({ statusCode, code, message } satisfies ApiErrorBody);
 }
 
@@ -30,7 +35,8 @@ export function errorHandler(log: Logger) {
   return (err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (isConnectError(err)) return sendError(reply, STATUS[err.code] ?? 400, err.code, err.message);
     if (err.validation) return sendError(reply, 400, 'BAD_INPUT', `invalid request: ${err.message}`);
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, 413, 'BODY_TOO_LARGE', 'request body is too large');
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return sendError(reply, 413, 'BODY_TOO_LARGE', 'request body is too large');
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return sendError(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');
     }

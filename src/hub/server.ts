@@ -51,11 +51,18 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     await store.migrate();
   } catch (err) {
     await store.close().catch(() => undefined);
-    throw err instanceof ConnectError ? err : new ConnectError(ErrorCodes.STORE_ERROR, `cannot open the store: ${messageOf(err)}`);
+    throw err instanceof ConnectError
+      ? err
+      : new ConnectError(ErrorCodes.STORE_ERROR, `cannot open the store: ${messageOf(err)}`);
   }
 
   const registry = new SessionRegistry();
-  const tunnels = new TunnelPorts(opts.tunnelHost, opts.tunnelPorts, (port, socket) => onTunnelConnection(port, socket), log);
+  const tunnels = new TunnelPorts(
+    opts.tunnelHost,
+    opts.tunnelPorts,
+    (port, socket) => onTunnelConnection(port, socket),
+    log,
+  );
   const services = new ServiceManager(store, registry, tunnels, log);
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
@@ -84,8 +91,16 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler(log));
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
-  await registerApi(app, { store, storeKind: opts.databaseUrl ? 'postgres' : 'sqlite', services, registry, metrics: createMetrics(registry) });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
+  );
+  await registerApi(app, {
+    store,
+    storeKind: opts.databaseUrl ? 'postgres' : 'sqlite',
+    services,
+    registry,
+    metrics: createMetrics(registry),
+  });
 
   const gateway = new AgentGateway(store, registry, services, log);
   app.server.on('upgrade', (req, socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
@@ -96,7 +111,10 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   } catch (err) {
     await tunnels.closeAll();
     await store.close().catch(() => undefined);
-    throw new ConnectError(ErrorCodes.PORT_UNAVAILABLE, `cannot listen on ${opts.host}:${opts.port}: ${messageOf(err)}`);
+    throw new ConnectError(
+      ErrorCodes.PORT_UNAVAILABLE,
+      `cannot listen on ${opts.host}:${opts.port}: ${messageOf(err)}`,
+    );
   }
   const port = (app.server.address() as AddressInfo).port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;

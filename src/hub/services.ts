@@ -44,13 +44,19 @@ export class ServiceManager {
   async restoreListeners(): Promise<void> {
     for (const service of await this.store.listAllServices()) {
       if (!(await this.tunnels.listen(service.tunnelPort))) {
-        this.log.warn({ service: service.name, port: service.tunnelPort }, 'tunnel port is taken; will reallocate on expose');
+        this.log.warn(
+          { service: service.name, port: service.tunnelPort },
+          'tunnel port is taken; will reallocate on expose',
+        );
       }
     }
   }
 
   async list(workspaceId: string): Promise<ServiceView[]> {
-    const [services, agents] = await Promise.all([this.store.listServices(workspaceId), this.store.listAgents(workspaceId)]);
+    const [services, agents] = await Promise.all([
+      this.store.listServices(workspaceId),
+      this.store.listAgents(workspaceId),
+    ]);
     const labels = new Map(agents.map((a) => [a.id, a.label]));
     return services.map((s) => this.view(s, labels.get(s.agentId) ?? ''));
   }
@@ -132,7 +138,10 @@ export class ServiceManager {
       }
     }
     this.registry.serve(session, name);
-    this.log.info({ service: name, agent: session.agentId, tunnelPort: service.tunnelPort }, 'service online');
+    this.log.info(
+      { service: name, agent: session.agentId, tunnelPort: service.tunnelPort },
+      'service online',
+    );
     return this.view(service, session.agentLabel);
   }
 
@@ -145,7 +154,12 @@ export class ServiceManager {
   }
 
   /** Takes a service offline (the session stops serving it) or removes it entirely. */
-  async unexpose(workspaceId: string, agentId: string | undefined, name: string, remove: boolean): Promise<boolean> {
+  async unexpose(
+    workspaceId: string,
+    agentId: string | undefined,
+    name: string,
+    remove: boolean,
+  ): Promise<boolean> {
     const service = await this.store.findServiceByName(workspaceId, name);
     if (!service) return false;
     if (agentId !== undefined && service.agentId !== agentId) {

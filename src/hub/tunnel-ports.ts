@@ -31,7 +31,9 @@ export class TunnelPorts {
   /** Binds the listener for a port; false when the port is taken by something else on this machine. */
   async listen(port: number): Promise<boolean> {
     if (this.listeners.has(port)) return true;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.onConnection(port, socket));
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.onConnection(port, socket),
+    );
     const bound = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
       server.listen({ host: this.host, port, exclusive: true }, () => resolve(true));

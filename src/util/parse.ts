@@ -3,10 +3,17 @@ import { ConnectError, ErrorCodes } from './errors.js';
 /** Parses a TCP port (1-65535) given on the command line or in a file. */
 export function parsePort(value: string | number, what = 'port'): number {
   const text = String(value).trim();
-  if (!/^\d+$/.test(text)) throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid ${what} '${text}': expected a number from 1 to 65535`);
+  if (!/^\d+$/.test(text))
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `invalid ${what} '${text}': expected a number from 1 to 65535`,
+    );
   const port = Number(text);
   if (port < 1 || port > 65535) {
-    throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid ${what} '${text}': expected a number from 1 to 65535`);
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `invalid ${what} '${text}': expected a number from 1 to 65535`,
+    );
   }
   return port;
 }
@@ -20,10 +27,18 @@ export function parseListenPort(value: string | number, what = 'port'): number {
 /** Parses `LOW-HIGH` into an inclusive port range. */
 export function parsePortRange(value: string, what = 'port range'): { low: number; high: number } {
   const match = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(value);
-  if (!match) throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid ${what} '${value}': expected LOW-HIGH, e.g. 3000-3010`);
+  if (!match)
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `invalid ${what} '${value}': expected LOW-HIGH, e.g. 3000-3010`,
+    );
   const low = parsePort(match[1] ?? '', what);
   const high = parsePort(match[2] ?? '', what);
-  if (low > high) throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid ${what} '${value}': ${low} is greater than ${high}`);
+  if (low > high)
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `invalid ${what} '${value}': ${low} is greater than ${high}`,
+    );
   return { low, high };
 }
 
@@ -35,7 +50,10 @@ export function parseHostPort(value: string, defaultHost = 'localhost'): { host:
   if (bracketed) return { host: bracketed[1] ?? '', port: parsePort(bracketed[2] ?? '') };
   const idx = text.lastIndexOf(':');
   if (idx <= 0 || text.indexOf(':') !== idx) {
-    throw new ConnectError(ErrorCodes.BAD_INPUT, `invalid target '${value}': expected host:port or a port number`);
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `invalid target '${value}': expected host:port or a port number`,
+    );
   }
   return { host: text.slice(0, idx), port: parsePort(text.slice(idx + 1)) };
 }

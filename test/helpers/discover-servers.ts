@@ -34,6 +34,7 @@ async function listen(server: net.Server): Promise<Running> {
   const sockets = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {
     sockets.add(socket);
+    socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
   // TLS servers report the raw connection on 'connection' too; their error events must not throw.
@@ -84,11 +85,27 @@ export function selfSignedCert(): { key: string; cert: string } | null {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
       { stdio: 'ignore' },
     );
-    return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+    return {
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    };
   } catch {
     return null;
   } finally {
@@ -96,7 +113,11 @@ export function selfSignedCert(): { key: string; cert: string } | null {
   }
 }
 
-export function startHttps(cert: { key: string; cert: string }, title: string, serverHeader: string): Promise<Running> {
+export function startHttps(
+  cert: { key: string; cert: string },
+  title: string,
+  serverHeader: string,
+): Promise<Running> {
   return listen(https.createServer(cert, handler(title, serverHeader)));
 }
 
@@ -120,7 +141,8 @@ type Bson = Record<string, number | string | boolean>;
 export function bson(doc: Bson): Buffer {
   const elements = Object.entries(doc).map(([key, value]) => {
     const name = Buffer.concat([Buffer.from(key, 'utf8'), Buffer.from([0])]);
-    if (typeof value === 'boolean') return Buffer.concat([Buffer.from([0x08]), name, Buffer.from([value ? 1 : 0])]);
+    if (typeof value === 'boolean')
+      return Buffer.concat([Buffer.from([0x08]), name, Buffer.from([value ? 1 : 0])]);
     if (typeof value === 'string') {
       const text = Buffer.concat([Buffer.from(value, 'utf8'), Buffer.from([0])]);
       const length = Buffer.alloc(4);

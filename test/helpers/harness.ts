@@ -34,7 +34,10 @@ function cliEnv(home: string, env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs the CLI to completion. */
-export function runCli(args: string[], opts: { home: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { home: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string },
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: cliEnv(opts.home, opts.env),
@@ -100,12 +103,20 @@ export class CliProcess {
         } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
           clearTimeout(timer);
           this.listeners = this.listeners.filter((l) => l !== check);
-          reject(new Error(`process exited before ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+          reject(
+            new Error(
+              `process exited before ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
         this.listeners = this.listeners.filter((l) => l !== check);
-        reject(new Error(`timed out waiting for ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+        reject(
+          new Error(
+            `timed out waiting for ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
+          ),
+        );
       }, timeoutMs);
       this.listeners.push(check);
       check();
@@ -118,9 +129,16 @@ export class CliProcess {
   }
 }
 
-export function spawnCli(args: string[], opts: { home: string; env?: NodeJS.ProcessEnv; cwd?: string }): CliProcess {
+export function spawnCli(
+  args: string[],
+  opts: { home: string; env?: NodeJS.ProcessEnv; cwd?: string },
+): CliProcess {
   return new CliProcess(
-    spawn(process.execPath, [CLI, ...args], { env: cliEnv(opts.home, opts.env), cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] }),
+    spawn(process.execPath, [CLI, ...args], {
+      env: cliEnv(opts.home, opts.env),
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
 }
 
@@ -144,13 +162,29 @@ export interface TestHub {
 
 /** Starts `connect hub start` on 127.0.0.1 (port 0 unless given) and waits for its URL. */
 export async function startTestHub(
-  opts: { dataDir?: string; port?: number; tunnelPorts?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: {
+    dataDir?: string;
+    port?: number;
+    tunnelPorts?: string;
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<TestHub> {
   const home = tempDir('pc-hub-home-');
   const dataDir = opts.dataDir ?? tempDir('pc-hub-data-');
   const tunnelPorts = opts.tunnelPorts ?? randomTunnelRange();
   const proc = spawnCli(
-    ['hub', 'start', '--port', String(opts.port ?? 0), '--data-dir', dataDir, '--tunnel-ports', tunnelPorts, ...(opts.args ?? [])],
+    [
+      'hub',
+      'start',
+      '--port',
+      String(opts.port ?? 0),
+      '--data-dir',
+      dataDir,
+      '--tunnel-ports',
+      tunnelPorts,
+      ...(opts.args ?? []),
+    ],
     { home, env: opts.env },
   );
   const m = await proc.waitFor(/listening on (https?:\/\/[^\s]+)/);
@@ -163,7 +197,10 @@ export async function startTestHub(
     tunnelPorts,
     process: proc,
     async createKey(workspace = 'default') {
-      const r = await runCli(['hub', 'keys', 'create', '--json', '--workspace', workspace, '--data-dir', dataDir], { home });
+      const r = await runCli(
+        ['hub', 'keys', 'create', '--json', '--workspace', workspace, '--data-dir', dataDir],
+        { home },
+      );
       if (r.code !== 0) throw new Error(`keys create failed: ${r.stderr}`);
       return (JSON.parse(r.stdout) as { key: string }).key;
     },
@@ -179,7 +216,9 @@ export async function startTestHub(
 /** A fresh HOME signed in to the hub as an agent with this label. */
 export async function signedInHome(hub: { url: string }, key: string, label: string): Promise<string> {
   const home = tempDir(`pc-agent-${label}-`);
-  const r = await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', key, '--label', label], { home });
+  const r = await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', key, '--label', label], {
+    home,
+  });
   if (r.code !== 0) throw new Error(`sign-in failed: ${r.stdout}${r.stderr}`);
   return home;
 }

@@ -28,14 +28,18 @@ async function listen(server: Server): Promise<RunningServer> {
 
 /** Echoes every byte back, honouring half-close (ends its side when the client ends). */
 export function echoServer(): Promise<RunningServer> {
-  return listen(createServer({ allowHalfOpen: true }, (s) => {
-    s.on('error', () => s.destroy());
-    s.pipe(s);
-  }));
+  return listen(
+    createServer({ allowHalfOpen: true }, (s) => {
+      s.on('error', () => s.destroy());
+      s.pipe(s);
+    }),
+  );
 }
 
 /** Reads everything until the client half-closes, then replies with `replyBytes` of data and its sha256. */
-export function replyAfterEndServer(replyBytes: number): Promise<RunningServer & { received: () => string[] }> {
+export function replyAfterEndServer(
+  replyBytes: number,
+): Promise<RunningServer & { received: () => string[] }> {
   const receivedHashes: string[] = [];
   const server = createServer({ allowHalfOpen: true }, (s) => {
     s.on('error', () => s.destroy());
@@ -67,7 +71,10 @@ export function firehoseServer(): Promise<RunningServer & { written: () => numbe
 }
 
 /** Sends `bytes` random bytes, half-closes, and returns the sha256 of what was sent and what came back. */
-export function roundTrip(port: number, bytes: number): Promise<{ sent: string; received: string; receivedBytes: number }> {
+export function roundTrip(
+  port: number,
+  bytes: number,
+): Promise<{ sent: string; received: string; receivedBytes: number }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     const sentHash = createHash('sha256');

@@ -10,7 +10,7 @@ import type {
   Store,
   WorkspaceRecord,
 } from './types.js';
-import { ConnectError, ErrorCodes } from '../../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../../util/errors.js';
 import { newId } from '../../util/ids.js';
 
 const now = (): string => new Date().toISOString();
@@ -65,7 +65,8 @@ export class KyselyStore implements Store {
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: migrationProvider });
     const { error } = await migrator.migrateToLatest();
-    if (error) throw new ConnectError(ErrorCodes.STORE_ERROR, `database migration failed: ${String(error)}`);
+    if (error)
+      throw new ConnectError(ErrorCodes.STORE_ERROR, `database migration failed: ${messageOf(error)}`);
   }
 
   async ping(): Promise<boolean> {
@@ -83,7 +84,11 @@ export class KyselyStore implements Store {
   }
 
   async ensureWorkspace(name: string): Promise<WorkspaceRecord> {
-    const existing = await this.db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirst();
+    const existing = await this.db
+      .selectFrom('workspaces')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
     if (existing) return { id: existing.id, name: existing.name, createdAt: existing.created_at };
     const row = { id: newId('ws'), name, created_at: now() };
     // Two callers may race to create the same workspace; the unique constraint keeps one.
@@ -92,7 +97,11 @@ export class KyselyStore implements Store {
       .values(row)
       .onConflict((oc) => oc.column('name').doNothing())
       .execute();
-    const created = await this.db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirstOrThrow();
+    const created = await this.db
+      .selectFrom('workspaces')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
     return { id: created.id, name: created.name, createdAt: created.created_at };
   }
 
@@ -173,12 +182,21 @@ export class KyselyStore implements Store {
     return rows.map(toAgent);
   }
 
-  async updateAgent(workspaceId: string, id: string, change: { label?: string; name?: string | null }): Promise<void> {
+  async updateAgent(
+    workspaceId: string,
+    id: string,
+    change: { label?: string; name?: string | null },
+  ): Promise<void> {
     const set: { label?: string; name?: string | null } = {};
     if (change.label !== undefined) set.label = change.label;
     if (change.name !== undefined) set.name = change.name;
     if (Object.keys(set).length === 0) return;
-    await this.db.updateTable('agents').set(set).where('id', '=', id).where('workspace_id', '=', workspaceId).execute();
+    await this.db
+      .updateTable('agents')
+      .set(set)
+      .where('id', '=', id)
+      .where('workspace_id', '=', workspaceId)
+      .execute();
   }
 
   async touchAgent(id: string, at: string): Promise<void> {
@@ -244,7 +262,11 @@ export class KyselyStore implements Store {
       })
       .where('id', '=', id)
       .execute();
-    const row = await this.db.selectFrom('services').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await this.db
+      .selectFrom('services')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     return toService(row);
   }
 

@@ -48,7 +48,8 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('agents_workspace').on('agents').column('workspace_id').execute();
     },
     async down(db: Kysely<unknown>): Promise<void> {
-      for (const table of ['services', 'agents', 'api_keys', 'workspaces']) await db.schema.dropTable(table).execute();
+      for (const table of ['services', 'agents', 'api_keys', 'workspaces'])
+        await db.schema.dropTable(table).execute();
     },
   },
 };

@@ -74,7 +74,11 @@ export interface Store {
   createAgent(agent: Omit<AgentRecord, 'createdAt' | 'lastSeenAt'>): Promise<AgentRecord>;
   findAgent(workspaceId: string, id: string): Promise<AgentRecord | undefined>;
   listAgents(workspaceId: string): Promise<AgentRecord[]>;
-  updateAgent(workspaceId: string, id: string, change: { label?: string; name?: string | null }): Promise<void>;
+  updateAgent(
+    workspaceId: string,
+    id: string,
+    change: { label?: string; name?: string | null },
+  ): Promise<void>;
   touchAgent(id: string, at: string): Promise<void>;
 
   listServices(workspaceId: string): Promise<ServiceRecord[]>;
