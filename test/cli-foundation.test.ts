@@ -6,6 +6,7 @@ import {
   closedPort,
   runCli,
   signedInHome,
+  spawnCli,
   startTestHub,
   tempDir,
   type TestHub,
@@ -163,6 +164,49 @@ describe('connect up --auth-only and whoami', () => {
       await runCli(['whoami'], { home: tempDir('pc-none-') }),
       /not signed in[\s\S]*connect up/,
     );
+  });
+});
+
+describe('connect up in the foreground', () => {
+  it('logs the seed lines, shows online in whoami, and retries visibly while the hub is away', async () => {
+    const own = await startTestHub({ port: await closedPort() });
+    const ownKey = await own.createKey();
+    const home = await signedInHome(own, ownKey, 'foreground');
+    const agent = spawnCli(['up'], { home });
+    await agent.waitFor(/\[ok\] Registered with hub[\s\S]*\[ok\] Connected to hub via WebSocket/);
+    expect(agent.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] 🚀 Starting Private Connect Agent\.\.\./m);
+    const who = await runCli(['whoami', '--json'], { home });
+    expect(JSON.parse(who.stdout)).toMatchObject({ online: true, hubReachable: true });
+
+    // A second process of the same identity (a reach, a proxy) must not displace this session.
+    await own.stop();
+    await agent.waitFor(/reconnecting in \d+\.\ds/);
+    const restarted = await startTestHub({
+      port: own.port,
+      dataDir: own.dataDir,
+      tunnelPorts: own.tunnelPorts,
+    });
+    await agent.waitFor(/Connected to hub via WebSocket[\s\S]*Connected to hub via WebSocket/, 30_000);
+    expect(agent.child.exitCode).toBeNull();
+    await agent.stop();
+    await restarted.stop();
+  });
+
+  it('starts with the saved identity when the hub is down, then connects when it comes back', async () => {
+    const own = await startTestHub({ port: await closedPort() });
+    const ownKey = await own.createKey();
+    const home = await signedInHome(own, ownKey, 'late-hub');
+    await own.stop();
+    const agent = spawnCli(['up'], { home });
+    await agent.waitFor(/cannot reach the hub[\s\S]*retrying/);
+    const restarted = await startTestHub({
+      port: own.port,
+      dataDir: own.dataDir,
+      tunnelPorts: own.tunnelPorts,
+    });
+    await agent.waitFor(/\[ok\] Connected to hub via WebSocket/, 30_000);
+    await agent.stop();
+    await restarted.stop();
   });
 });
 

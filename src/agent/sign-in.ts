@@ -86,3 +86,32 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
   saveCredentials(credentials);
   return { credentials, registered: true };
 }
+
+/**
+ * Sign-in for the foreground agent: an unreachable hub is not fatal. With a saved identity for that hub the
+ * agent starts at once (its connection retries); without one, sign-in itself is retried with backoff, visibly.
+ */
+export async function signInPersistently(
+  opts: SignInOptions,
+  log: (level: 'info' | 'warn' | 'error', message: string) => void,
+): Promise<SignInResult & { verified: boolean }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { ...(await signIn(opts)), verified: true };
+    } catch (err) {
+      if (!(err instanceof ConnectError && err.code === ErrorCodes.HUB_UNREACHABLE)) throw err;
+      const saved = loadCredentials();
+      const usable =
+        saved &&
+        saved.hubUrl === resolveHubUrl(opts.hub, saved) &&
+        (opts.apiKey === undefined || opts.apiKey === saved.apiKey);
+      if (usable) {
+        log('warn', `[!] ${err.message}; starting with the saved identity and retrying`);
+        return { credentials: saved, registered: false, verified: false };
+      }
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+      log('warn', `[!] ${err.message}; retrying sign-in in ${(delay / 1000).toFixed(1)}s`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
