@@ -247,6 +247,38 @@ describe.skipIf(!psql || !pgUp)('PostgreSQL through reach', () => {
   });
 });
 
+describe('exposures handed to a running agent', () => {
+  it('persists them, restores them after the agent restarts, lists and stops them', async () => {
+    const home = await signedInHome(hub, key, 'always-on');
+    const server = await echoServer();
+    let agent = spawnCli(['up'], { home });
+    await agent.waitFor(/Connected to hub via WebSocket/);
+    const exposed = await runCli(['expose', `localhost:${server.port}`, '--name', 'kept'], { home });
+    expect(exposed.code).toBe(0);
+    expect(exposed.stdout).toMatch(/Served by:\s+running agent \(pid \d+\)/);
+    // The foreground `expose` has exited; the agent serves the service.
+    const check = await runCli(['reach', 'kept', '--check'], { home: homeB });
+    expect(check.code).toBe(0);
+
+    expect(await agent.stop()).toBe(0);
+    const offline = await runCli(['reach', 'kept', '--check'], { home: homeB });
+    expect(offline.stderr).toMatch(/kept is offline/);
+    agent = spawnCli(['up'], { home });
+    await agent.waitFor(/Exposing kept → localhost:\d+/);
+    expect((await runCli(['reach', 'kept', '--check'], { home: homeB })).code).toBe(0);
+
+    const list = await runCli(['expose', 'list', '--json'], { home });
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: 'kept', status: 'online', persisted: true })]);
+    const stopped = await runCli(['expose', 'stop', 'kept'], { home });
+    expect(stopped.code).toBe(0);
+    await agent.waitFor(/Stopped exposing kept/);
+    const gone = await fetch(`${hub.url}/v1/services/kept`, { headers: { 'x-api-key': key } });
+    expect(gone.status).toBe(404);
+    await agent.stop();
+    await server.close();
+  });
+});
+
 describe('faults', () => {
   it('survives kill -9 of the hub: the same reach port works again, no agent restarted', async () => {
     // A stream in flight when the hub dies ends (reset), it does not hang.
