@@ -104,3 +104,32 @@ describe('PostgreSQL store when the server is unreachable', () => {
     await store.close();
   });
 });
+
+describe.skipIf(!pgAvailable)('a hub on PostgreSQL (connect hub start --database-url)', () => {
+  it('creates keys, signs in an agent and lists services from PostgreSQL', async () => {
+    const { startTestHub, runCli, signedInHome } = await import('./helpers/harness.js');
+    const db = `pc_e2e_${process.pid}_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`create database ${db}`);
+    const url = PG_URL.replace(/\/[^/]*$/, `/${db}`);
+    try {
+      const hub = await startTestHub({ args: ['--database-url', url] });
+      const health = (await (await fetch(`${hub.url}/health`)).json()) as {
+        store: { kind: string; reachable: boolean };
+      };
+      expect(health.store).toEqual({ kind: 'postgres', reachable: true });
+      const created = await runCli(['hub', 'keys', 'create', '--json', '--database-url', url], {
+        home: hub.home,
+      });
+      const { key } = JSON.parse(created.stdout) as { key: string };
+      await signedInHome(hub, key, 'pg-agent');
+      const services = await fetch(`${hub.url}/v1/services`, { headers: { 'x-api-key': key } });
+      expect(await services.json()).toEqual([]);
+      await hub.stop();
+    } finally {
+      await admin.query(`drop database if exists ${db} with (force)`);
+      await admin.end();
+    }
+  });
+});
