@@ -1,4 +1,150 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { loadCredentials, requireCredentials } from '../config/credentials.js';
+import { displayPath, findConfig, loadConfig, PconnectError, renderConfig } from '../config/pconnect.js';
+import { writeFileAtomic } from '../config/atomic-file.js';
+import { HubApi } from '../agent/hub-api.js';
+import { checkHub, startDev } from '../dev/dev-session.js';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { action } from './run.js';
+import { agentLog } from './up.js';
+import { colour, fail, line, ok, printJson } from './output.js';
 
-// Placeholder until the 'dev' command lands.
-export function registerDev(_program: Command): void {}
+interface DevFlags {
+  file?: string;
+  init?: boolean;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function registerDev(program: Command): void {
+  program
+    .command('dev')
+    .description('Reach every service listed in pconnect.yml at once (Ctrl+C disconnects all)')
+    .option(
+      '-f, --file <path>',
+      'the config file (default: pconnect.yml in this folder or the nearest parent)',
+    )
+    .option('--init', 'write a pconnect.yml listing the hub’s services')
+    .option('--force', 'with --init: overwrite an existing file')
+    .option('--json', 'print as JSON')
+    .action(
+      action(async (flags: DevFlags) => {
+        if (flags.init) return init(flags);
+        const path = flags.file ? resolve(flags.file) : findConfig();
+        if (!path) {
+          throw new ConnectError(
+            ErrorCodes.BAD_CONFIG,
+            'no pconnect.yml in this folder or its parents',
+            'Create one with `connect dev --init`, or name it with -f <file>.',
+          );
+        }
+        const shown = displayPath(path);
+        let config;
+        try {
+          config = loadConfig(path, shown);
+        } catch (err) {
+          if (!(err instanceof PconnectError)) throw err;
+          for (const text of err.lines()) fail(text);
+          process.exit(1);
+        }
+        const credentials = requireCredentials();
+        checkHub(config, credentials, shown);
+
+        if (!flags.json) {
+          line('🚀 Private Connect Dev Mode');
+          line();
+          line(`  Config: ${shown}`);
+          line(`  Hub:    ${credentials.hubUrl}`);
+          line();
+          line('  Connecting to services...');
+          line();
+        }
+        const session = await startDev(config, credentials, agentLog);
+        if (flags.json) {
+          printJson({
+            config: shown,
+            hub: session.hubUrl,
+            connected: session.connected,
+            failed: session.failed,
+          });
+        } else {
+          if (session.connected.length > 0) {
+            line(`  ${colour.green('[ok]')} ${session.connected.length} service(s) connected:`);
+            line();
+            for (const s of session.connected) {
+              const host = s.host === '127.0.0.1' ? 'localhost' : s.host;
+              const notes = [
+                ...(s.autoSelected ? [`auto-selected: ${s.wanted} is in use`] : []),
+                ...(s.status === 'offline' ? ['offline right now'] : []),
+              ];
+              line(`    ${s.name} ${host}:${s.port}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+            }
+            line();
+          }
+          if (session.failed.length > 0) {
+            line(`  ${colour.red('[x]')} ${session.failed.length} service(s) failed:`);
+            line();
+            for (const f of session.failed) line(`    ${f.name}: ${f.reason}`);
+            line();
+          }
+        }
+        if (session.connected.length === 0) {
+          await session.close();
+          throw new ConnectError(ErrorCodes.NOT_FOUND, 'no service could be connected');
+        }
+        if (!flags.json) line('  Press Ctrl+C to disconnect all services');
+
+        let stopping = false;
+        const stop = (): void => {
+          if (stopping) return;
+          stopping = true;
+          if (!flags.json) line(`\n  Disconnecting ${session.connected.length} service(s)...`);
+          void session.close().finally(() => {
+            if (!flags.json) ok('Disconnected');
+            process.exit(0);
+          });
+          setTimeout(() => process.exit(0), 3000).unref();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+        const fatal = await new Promise<Error>((res) => session.conn.once('fatal', res));
+        await session.close();
+        throw fatal;
+      }),
+    );
+}
+
+async function init(flags: DevFlags): Promise<void> {
+  const path = resolve(flags.file ?? 'pconnect.yml');
+  const shown = displayPath(path);
+  if (existsSync(path) && !flags.force) {
+    throw new ConnectError(
+      ErrorCodes.CONFLICT,
+      `${shown} already exists`,
+      'Overwrite it with --force, or edit it by hand.',
+    );
+  }
+  const credentials = loadCredentials() ?? requireCredentials();
+  const services = (await new HubApi(credentials.hubUrl, credentials.apiKey).services()).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
+  if (services.length === 0) {
+    throw new ConnectError(
+      ErrorCodes.NOT_FOUND,
+      'the hub has no services yet',
+      'Expose one first: connect expose <name> <port>',
+    );
+  }
+  const config = {
+    hub: credentials.hubUrl,
+    services: services.map((s) => ({ name: s.name, port: s.targetPort })),
+  };
+  writeFileAtomic(path, renderConfig(config), 0o644);
+  if (flags.json) return printJson({ file: path, ...config });
+  ok(`Wrote ${shown} with ${services.length} service(s):`);
+  for (const s of config.services) line(`    ${s.name} localhost:${s.port}`);
+  line();
+  line('  Start them all: connect dev');
+}

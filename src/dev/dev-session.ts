@@ -1,0 +1,123 @@
+/**
+ * `connect dev`: reach every service of a pconnect.yml at once, over ONE hub session (kind 'dev') with one local
+ * listener per service, each recorded in active-routes.json so a running `connect proxy` routes to it at once.
+ */
+import { HubApi, type ServiceView } from '../agent/hub-api.js';
+import { HubConnection, type LogFn } from '../agent/hub-connection.js';
+import { reachService, type ReachListener } from '../agent/reacher.js';
+import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
+import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
+import type { PconnectConfig } from '../config/pconnect.js';
+import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+
+export interface ConnectedService {
+  name: string;
+  host: string;
+  port: number;
+  /** The port the file (or the service) asked for. */
+  wanted: number;
+  autoSelected: boolean;
+  status: ServiceView['status'];
+}
+
+export interface FailedService {
+  name: string;
+  reason: string;
+}
+
+export interface DevSession {
+  hubUrl: string;
+  connected: ConnectedService[];
+  failed: FailedService[];
+  /** Emits 'fatal' when the hub refuses this agent for good. */
+  conn: HubConnection;
+  /** Closes every listener, removes the routes, ends the hub session. */
+  close(): Promise<void>;
+}
+
+/** The hub a pconnect.yml's services live on must be the one this machine is signed in to. */
+export function checkHub(config: PconnectConfig, credentials: Credentials, file: string): void {
+  if (!config.hub) return;
+  const wanted = normalizeHubUrl(config.hub);
+  if (wanted !== normalizeHubUrl(credentials.hubUrl)) {
+    throw new ConnectError(
+      ErrorCodes.BAD_CONFIG,
+      `${file} names the hub ${wanted}, but this machine is signed in to ${credentials.hubUrl}`,
+      `Sign in to that hub: connect up --auth-only --hub ${wanted} --api-key <key>`,
+    );
+  }
+}
+
+export async function startDev(
+  config: PconnectConfig,
+  credentials: Credentials,
+  log: LogFn,
+): Promise<DevSession> {
+  const api = new HubApi(credentials.hubUrl, credentials.apiKey);
+  const services = await api.services();
+  const byName = new Map(services.map((s) => [s.name.toLowerCase(), s]));
+  const conn = new HubConnection({
+    hubUrl: credentials.hubUrl,
+    apiKey: credentials.apiKey,
+    agentId: credentials.agentId,
+    kind: 'dev',
+    log,
+  });
+  await conn.start(true);
+
+  const listeners: ReachListener[] = [];
+  const connected: ConnectedService[] = [];
+  const failed: FailedService[] = [];
+  // One after the other, in file order: two entries asking for the same port resolve the same way every run.
+  for (const entry of config.services) {
+    const name = entry.name.toLowerCase();
+    const service = byName.get(name);
+    if (!service) {
+      const available = services.map((s) => s.name).sort();
+      failed.push({
+        name: entry.name,
+        reason: `no service named '${entry.name}' at the hub${available.length ? ` (available: ${available.join(', ')})` : ''}`,
+      });
+      continue;
+    }
+    const wanted = entry.port ?? service.targetPort;
+    try {
+      const listener = await reachService(conn, name, { host: entry.host ?? '127.0.0.1', port: wanted, log });
+      listeners.push(listener);
+      await addActiveRoute({
+        serviceName: name,
+        localPort: listener.port,
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+      });
+      connected.push({
+        name: entry.name,
+        host: listener.host,
+        port: listener.port,
+        wanted,
+        autoSelected: listener.autoSelected,
+        status: service.status,
+      });
+    } catch (err) {
+      failed.push({ name: entry.name, reason: messageOf(err) });
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    hubUrl: credentials.hubUrl,
+    connected,
+    failed,
+    conn,
+    close() {
+      closing ??= (async () => {
+        conn.stop();
+        await Promise.all([
+          ...listeners.map((l) => l.close()),
+          removeActiveRoutes(process.pid).catch(() => undefined),
+        ]);
+      })();
+      return closing;
+    },
+  };
+}

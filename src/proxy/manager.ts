@@ -1,0 +1,307 @@
+/**
+ * The proxy as a process: run it in the foreground (with its own hub session), start it in the background, stop it,
+ * and ask whether it answers.
+ *
+ * Files: ~/.connect/proxy.pid holds the pid alone (so `kill $(cat ~/.connect/proxy.pid)` works); ~/.connect/proxy.json
+ * holds the port, the proxy id and the process start time, so a pid reused by an unrelated process is never trusted.
+ * Both are written by the proxy process itself once it listens, and removed when it exits. ~/.connect/proxy.log is
+ * the background proxy's output, rotated to proxy.log.1 past 5 MB.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HubApi } from '../agent/hub-api.js';
+import { HubConnection, type LogFn } from '../agent/hub-connection.js';
+import { readFileIfExists, writeFileAtomic, writeJsonAtomic } from '../config/atomic-file.js';
+import { loadCredentials } from '../config/credentials.js';
+import { connectDir, paths, tildify } from '../config/paths.js';
+import { isAlive, isOurProcess, startTimeOf } from '../config/process-check.js';
+import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ProxyServer, type ProxyInfo } from './server.js';
+
+const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
+const STOP_GRACE_MS = 5000;
+const START_TIMEOUT_MS = 15_000;
+
+export interface ProxyState {
+  pid: number;
+  port: number;
+  id: string;
+  startTime?: string;
+  startedAt: string;
+}
+
+const stateFile = (): string => join(connectDir(), 'proxy.json');
+
+/**
+ * Alive and not a zombie: a stopped background proxy is reparented to init, and until init reaps it, signal 0 still
+ * succeeds on it.
+ */
+function running(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** The recorded proxy when its process is alive and really ours; stale files are removed. */
+export function runningProxy(): ProxyState | undefined {
+  const pid = Number.parseInt(readFileIfExists(paths.proxyPid())?.trim() ?? '', 10);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let state: ProxyState | undefined;
+  try {
+    const parsed = JSON.parse(readFileIfExists(stateFile()) ?? 'null') as ProxyState | null;
+    if (parsed && parsed.pid === pid) state = parsed;
+  } catch {
+    // a torn state file: the pid file alone still identifies the process
+  }
+  if (!running(pid) || !isOurProcess(pid, state?.startTime)) {
+    clearProxyState(pid);
+    return undefined;
+  }
+  return state ?? { pid, port: 0, id: '', startedAt: '' };
+}
+
+export function writeProxyState(state: ProxyState): void {
+  writeJsonAtomic(stateFile(), state, 0o600);
+  writeFileAtomic(paths.proxyPid(), `${state.pid}\n`, 0o600);
+}
+
+/** Removes the pid and state files when they still name `pid`. */
+export function clearProxyState(pid: number): void {
+  const recorded = Number.parseInt(readFileIfExists(paths.proxyPid())?.trim() ?? '', 10);
+  if (recorded === pid || Number.isNaN(recorded)) {
+    removeQuietly(paths.proxyPid());
+    removeQuietly(stateFile());
+  }
+}
+
+/** GET / on the proxy's own host: its identity and routes, or undefined when nothing (or something else) answers. */
+export function fetchProxyInfo(port: number, tls = false, timeoutMs = 1500): Promise<ProxyInfo | undefined> {
+  return new Promise((resolve) => {
+    const request = (tls ? https : http).request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        headers: { host: 'localhost', accept: 'application/json' },
+        agent: false,
+        timeout: timeoutMs,
+        rejectUnauthorized: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          try {
+            const info = JSON.parse(body) as ProxyInfo;
+            resolve(info.proxy === 'private-connect' ? info : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        });
+        res.on('error', () => resolve(undefined));
+      },
+    );
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', () => resolve(undefined));
+    request.end();
+  });
+}
+
+/** Seed 000, "Health Monitoring": whether a Private Connect proxy answers on this port. */
+export async function isProxyResponding(port: number, tls = false): Promise<boolean> {
+  return (await fetchProxyInfo(port, tls)) !== undefined;
+}
+
+export interface RunningProxy {
+  server: ProxyServer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the proxy in this process: its own hub session (kind 'proxy') when signed in, the server, the pid/state
+ * files. Without a sign-in only local routes are served.
+ */
+export async function runProxy(port: number, log: LogFn): Promise<RunningProxy> {
+  const other = runningProxy();
+  if (other && other.pid !== process.pid) {
+    throw new ConnectError(
+      ErrorCodes.CONFLICT,
+      `a proxy is already running (pid ${other.pid}${other.port ? `, port ${other.port}` : ''})`,
+      'Stop it first: connect proxy stop',
+    );
+  }
+  const credentials = loadCredentials();
+  let conn: HubConnection | undefined;
+  let api: HubApi | undefined;
+  if (credentials) {
+    api = new HubApi(credentials.hubUrl, credentials.apiKey);
+    conn = new HubConnection({
+      hubUrl: credentials.hubUrl,
+      apiKey: credentials.apiKey,
+      agentId: credentials.agentId,
+      kind: 'proxy',
+      log,
+    });
+    conn.start().then(
+      () => log('info', `[ok] Connected to hub ${credentials.hubUrl}`),
+      (err: unknown) => log('error', `[x] The hub refused this proxy: ${messageOf(err)}`),
+    );
+  } else {
+    log(
+      'warn',
+      '[!] This machine is not signed in to a hub (connect up): only local routes (connect reach) are served',
+    );
+  }
+  const server = new ProxyServer({ port, conn, api, log });
+  try {
+    await server.start();
+  } catch (err) {
+    conn?.stop();
+    await server.stop();
+    throw err;
+  }
+  writeProxyState({
+    pid: process.pid,
+    port: server.port,
+    id: server.id,
+    startTime: startTimeOf(process.pid),
+    startedAt: new Date().toISOString(),
+  });
+  return {
+    server,
+    async stop() {
+      conn?.stop();
+      await server.stop();
+      clearProxyState(process.pid);
+    },
+  };
+}
+
+function rotateLog(file: string): void {
+  try {
+    if (statSync(file).size > LOG_ROTATE_BYTES) renameSync(file, `${file}.1`);
+  } catch {
+    // no log yet
+  }
+}
+
+function logTail(file: string, lines = 5): string {
+  return (readFileIfExists(file) ?? '').trim().split('\n').slice(-lines).join('\n');
+}
+
+/** The CLI entry of this install (dist/cli/main.js beside dist/proxy/). */
+export function cliEntry(): string {
+  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+}
+
+/**
+ * Starts `connect proxy start --foreground` detached, its output appended to ~/.connect/proxy.log, and returns once
+ * it answers. An already running proxy is returned as is.
+ */
+export async function startProxyInBackground(
+  port: number,
+): Promise<{ state: ProxyState; alreadyRunning: boolean }> {
+  const existing = runningProxy();
+  if (existing) {
+    if (existing.port && (await isProxyResponding(existing.port)))
+      return { state: existing, alreadyRunning: true };
+    throw new ConnectError(
+      ErrorCodes.CONFLICT,
+      `a proxy process is running (pid ${existing.pid}) but does not answer`,
+      'Stop it with `connect proxy stop`, then start again.',
+    );
+  }
+  const log = paths.proxyLog();
+  mkdirSync(connectDir(), { recursive: true, mode: 0o700 });
+  rotateLog(log);
+  const fd = openSync(log, 'a', 0o600);
+  const child = spawn(
+    process.execPath,
+    [cliEntry(), 'proxy', 'start', '--foreground', '--port', String(port)],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: process.env,
+    },
+  );
+  closeSync(fd);
+  child.unref();
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  child.once('error', () => (exited = -1));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (exited !== undefined) {
+      const tail = logTail(log)
+        .split('\n')
+        .filter((l) => l.includes('[x]'));
+      throw new ConnectError(
+        ErrorCodes.INTERNAL,
+        `the proxy exited at start (code ${exited})${tail.length ? `: ${tail.join(' ').replace(/^.*\[x\]\s*/, '')}` : ''}`,
+        `See ${tildify(log)}`,
+      );
+    }
+    const info = await fetchProxyInfo(port, false, 500);
+    if (info && info.pid === child.pid) {
+      return {
+        state: runningProxy() ?? {
+          pid: info.pid,
+          port: info.port,
+          id: info.id,
+          startedAt: new Date().toISOString(),
+        },
+        alreadyRunning: false,
+      };
+    }
+  }
+  if (child.pid) process.kill(child.pid, 'SIGKILL');
+  throw new ConnectError(
+    ErrorCodes.TIMEOUT,
+    `the proxy did not answer on port ${port} within ${START_TIMEOUT_MS / 1000}s`,
+    `See ${tildify(log)}`,
+  );
+}
+
+/** SIGTERM, then SIGKILL after 5 s; removes the pid/state files. Undefined when no proxy was running. */
+export async function stopProxy(): Promise<{ state: ProxyState; forced: boolean } | undefined> {
+  const state = runningProxy();
+  if (!state) return undefined;
+  try {
+    process.kill(state.pid, 'SIGTERM');
+  } catch {
+    // it exited meanwhile
+  }
+  let forced = false;
+  const deadline = Date.now() + STOP_GRACE_MS;
+  while (running(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (running(state.pid)) {
+    forced = true;
+    try {
+      process.kill(state.pid, 'SIGKILL');
+    } catch {
+      // exited just now
+    }
+    const killDeadline = Date.now() + 2000;
+    while (running(state.pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 20));
+  }
+  clearProxyState(state.pid);
+  return { state, forced };
+}
