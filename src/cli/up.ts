@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { signIn } from '../agent/sign-in.js';
+import { signIn, signInPersistently } from '../agent/sign-in.js';
 import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import type { LogFn } from '../agent/hub-connection.js';
@@ -38,15 +38,17 @@ export function registerUp(program: Command): void {
           authOnly?: boolean;
         }) => {
           if (!opts.authOnly) agentLog('info', '🚀 Starting Private Connect Agent...');
-          const { credentials, registered } = await signIn({ ...opts, interactive: true });
+          const signInOptions = { ...opts, interactive: true };
           if (opts.authOnly) {
+            const { credentials, registered } = await signIn(signInOptions);
             ok(
               `${registered ? 'Registered' : 'Signed in'} as ${credentials.label} (${credentials.agentId}) at ${credentials.hubUrl}`,
             );
             line(`  Workspace: ${credentials.workspace}`);
             return;
           }
-          agentLog('info', '[ok] Registered with hub');
+          const { credentials, verified } = await signInPersistently(signInOptions, agentLog);
+          if (verified) agentLog('info', '[ok] Registered with hub');
           const other = runningAgent();
           if (other && other.pid !== process.pid) {
             throw new ConnectError(

@@ -114,13 +114,11 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     },
     async (_req, reply) => {
       const reachable = await store.ping();
-      return reply
-        .code(reachable ? 200 : 503)
-        .send({
-          status: reachable ? 'ok' : 'degraded',
-          version: VERSION,
-          store: { kind: deps.storeKind, reachable },
-        });
+      return reply.code(reachable ? 200 : 503).send({
+        status: reachable ? 'ok' : 'degraded',
+        version: VERSION,
+        store: { kind: deps.storeKind, reachable },
+      });
     },
   );
 

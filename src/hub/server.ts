@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore, type Store } from './store/index.js';
 import { SessionRegistry } from './registry.js';
-import { TunnelPorts } from './tunnel-ports.js';
+import { TunnelPorts, type TunnelOwner } from './tunnel-ports.js';
 import { ServiceManager } from './services.js';
 import { AgentGateway } from './gateway.js';
 import { registerApi } from './http-api.js';
@@ -60,24 +60,21 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const tunnels = new TunnelPorts(
     opts.tunnelHost,
     opts.tunnelPorts,
-    (port, socket) => onTunnelConnection(port, socket),
+    (owner, socket) => onTunnelConnection(owner, socket),
     log,
   );
   const services = new ServiceManager(store, registry, tunnels, log);
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
-  const onTunnelConnection = (port: number, socket: Socket): void => {
+  const onTunnelConnection = (owner: TunnelOwner | undefined, socket: Socket): void => {
     socket.on('error', () => socket.destroy());
-    void store.listAllServices().then((all) => {
-      const service = all.find((s) => s.tunnelPort === port);
-      const server = service && registry.serverOf(service.workspaceId, service.name);
-      if (!service || !server) {
-        socket.destroy();
-        return;
-      }
-      const stream = server.mux.openStream({ service: service.name, from: 'tunnel-port' });
-      bridgeSocket(stream, socket);
-    });
+    const server = owner && registry.serverOf(owner.workspaceId, owner.name);
+    if (!owner || !server) {
+      // Offline service: refuse at once rather than hold the client.
+      socket.destroy();
+      return;
+    }
+    bridgeSocket(server.mux.openStream({ service: owner.name, from: 'tunnel-port' }), socket);
   };
 
   const tls = opts.tls && readTls(opts.tls);

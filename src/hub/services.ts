@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ServiceProtocol, ServiceRecord, Store } from './store/index.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
-import type { TunnelPorts } from './tunnel-ports.js';
+import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { newId } from '../util/ids.js';
 
@@ -43,7 +43,12 @@ export class ServiceManager {
   /** Binds the tunnel listener of every persisted service, so their ports stay reserved across restarts. */
   async restoreListeners(): Promise<void> {
     for (const service of await this.store.listAllServices()) {
-      if (!(await this.tunnels.listen(service.tunnelPort))) {
+      if (
+        !(await this.tunnels.listen(service.tunnelPort, {
+          workspaceId: service.workspaceId,
+          name: service.name,
+        }))
+      ) {
         this.log.warn(
           { service: service.name, port: service.tunnelPort },
           'tunnel port is taken; will reallocate on expose',
@@ -104,8 +109,8 @@ export class ServiceManager {
       );
     }
     if (service) {
-      if (!(await this.tunnels.listen(service.tunnelPort))) {
-        const port = await this.allocatePort();
+      if (!(await this.tunnels.listen(service.tunnelPort, { workspaceId: session.workspaceId, name }))) {
+        const port = await this.allocatePort({ workspaceId: session.workspaceId, name });
         service = await this.store.updateService(service.id, { tunnelPort: port });
       }
       if (
@@ -120,7 +125,7 @@ export class ServiceManager {
         });
       }
     } else {
-      const tunnelPort = await this.allocatePort();
+      const tunnelPort = await this.allocatePort({ workspaceId: session.workspaceId, name });
       try {
         service = await this.store.insertService({
           id: newId('svc'),
@@ -145,8 +150,8 @@ export class ServiceManager {
     return this.view(service, session.agentLabel);
   }
 
-  private async allocatePort(): Promise<number> {
-    const port = await this.tunnels.allocate(await this.store.usedTunnelPorts());
+  private async allocatePort(owner: TunnelOwner): Promise<number> {
+    const port = await this.tunnels.allocate(await this.store.usedTunnelPorts(), owner);
     if (port === undefined) {
       throw new ConnectError(ErrorCodes.NO_TUNNEL_PORT, 'the hub has no free tunnel port left in its range');
     }

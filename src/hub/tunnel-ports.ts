@@ -5,13 +5,20 @@ import type { Logger } from 'pino';
  * One TCP listener per exposed service on tunnel-host:tunnelPort (seed "Direct Tunnel Connections").
  * Ports come from a configured range; the store remembers each service's port so it survives restarts.
  */
+/** Which service a tunnel port belongs to, kept in memory so a new connection needs no database query. */
+export interface TunnelOwner {
+  workspaceId: string;
+  name: string;
+}
+
 export class TunnelPorts {
   private readonly listeners = new Map<number, Server>();
+  private readonly owners = new Map<number, TunnelOwner>();
 
   constructor(
     private readonly host: string,
     private readonly range: { low: number; high: number },
-    private readonly onConnection: (port: number, socket: Socket) => void,
+    private readonly onConnection: (owner: TunnelOwner | undefined, socket: Socket) => void,
     private readonly log: Logger,
   ) {}
 
@@ -20,25 +27,29 @@ export class TunnelPorts {
   }
 
   /** Picks the lowest port of the range that no service holds and that this machine lets us bind. */
-  async allocate(used: Set<number>): Promise<number | undefined> {
+  async allocate(used: Set<number>, owner: TunnelOwner): Promise<number | undefined> {
     for (let port = this.range.low; port <= this.range.high; port++) {
       if (used.has(port) || this.listeners.has(port)) continue;
-      if (await this.listen(port)) return port;
+      if (await this.listen(port, owner)) return port;
     }
     return undefined;
   }
 
   /** Binds the listener for a port; false when the port is taken by something else on this machine. */
-  async listen(port: number): Promise<boolean> {
+  async listen(port: number, owner: TunnelOwner): Promise<boolean> {
+    this.owners.set(port, owner);
     if (this.listeners.has(port)) return true;
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      this.onConnection(port, socket),
+      this.onConnection(this.owners.get(port), socket),
     );
     const bound = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));
       server.listen({ host: this.host, port, exclusive: true }, () => resolve(true));
     });
-    if (!bound) return false;
+    if (!bound) {
+      this.owners.delete(port);
+      return false;
+    }
     server.on('error', (err) => this.log.warn({ port, err: err.message }, 'tunnel listener error'));
     this.listeners.set(port, server);
     return true;
@@ -46,6 +57,7 @@ export class TunnelPorts {
 
   async release(port: number): Promise<void> {
     const server = this.listeners.get(port);
+    this.owners.delete(port);
     if (!server) return;
     this.listeners.delete(port);
     await new Promise<void>((resolve) => server.close(() => resolve()));
