@@ -268,7 +268,9 @@ describe('exposures handed to a running agent', () => {
     expect((await runCli(['reach', 'kept', '--check'], { home: homeB })).code).toBe(0);
 
     const list = await runCli(['expose', 'list', '--json'], { home });
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ name: 'kept', status: 'online', persisted: true })]);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ name: 'kept', status: 'online', persisted: true }),
+    ]);
     const stopped = await runCli(['expose', 'stop', 'kept'], { home });
     expect(stopped.code).toBe(0);
     await agent.waitFor(/Stopped exposing kept/);
