@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Every file the product keeps on a user's machine. Resolved on each call (not at import time) so that
@@ -28,6 +29,11 @@ export const paths = {
   /** Default data folder of a hub started on this machine. */
   hubDataDir: (): string => join(home(), '.connect', 'hub'),
 };
+
+/** Absolute path of this installation's CLI entry point (dist/cli/main.js), for spawning background processes. */
+export function cliEntryPoint(): string {
+  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
+}
 
 /** Shows a path with the home folder abbreviated to ~, as the seeds print them. */
 export function tildify(path: string): string {

@@ -1,13 +1,25 @@
 import { readFileSync } from 'node:fs';
 
-/** True when a process with this pid exists (signal 0 probes without signalling). */
+/**
+ * True when a process with this pid exists and is not a zombie (signal 0 probes without signalling). A stopped
+ * background process is reparented to init, and until init reaps it, signal 0 still succeeds on it.
+ */
 export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'Z';
+  } catch {
+    return false; // no /proc (not Linux) or the process just went away: signal 0 already answered
   }
 }
 

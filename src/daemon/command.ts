@@ -1,5 +1,5 @@
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliEntryPoint } from '../config/paths.js';
 
 /** The label/unit names the service is installed under (as the seed names them). */
 export const SYSTEMD_UNIT_NAME = 'private-connect.service';
@@ -11,11 +11,6 @@ export interface AgentCommand {
   node: string;
   /** Arguments after the binary: [absolute main.js, 'up', '--hub', url, ...]. */
   args: string[];
-}
-
-/** Absolute path of this installation's dist/cli/main.js (this file is dist/daemon/command.js). */
-export function cliEntryPoint(): string {
-  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
 }
 
 export function agentCommand(opts: {

@@ -8,16 +8,15 @@
  * the background proxy's output, rotated to proxy.log.1 past 5 MB.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HubApi } from '../agent/hub-api.js';
 import { HubConnection, type LogFn } from '../agent/hub-connection.js';
 import { readFileIfExists, writeFileAtomic, writeJsonAtomic } from '../config/atomic-file.js';
 import { loadCredentials } from '../config/credentials.js';
-import { connectDir, paths, tildify } from '../config/paths.js';
+import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
 import { isAlive, isOurProcess, startTimeOf } from '../config/process-check.js';
 import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
 import { ProxyServer, type ProxyInfo } from './server.js';
@@ -35,20 +34,6 @@ export interface ProxyState {
 }
 
 const stateFile = (): string => join(connectDir(), 'proxy.json');
-
-/**
- * Alive and not a zombie: a stopped background proxy is reparented to init, and until init reaps it, signal 0 still
- * succeeds on it.
- */
-function running(pid: number): boolean {
-  if (!isAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return process.platform !== 'linux';
-  }
-}
 
 function removeQuietly(file: string): void {
   try {
@@ -69,7 +54,7 @@ export function runningProxy(): ProxyState | undefined {
   } catch {
     // a torn state file: the pid file alone still identifies the process
   }
-  if (!running(pid) || !isOurProcess(pid, state?.startTime)) {
+  if (!isAlive(pid) || !isOurProcess(pid, state?.startTime)) {
     clearProxyState(pid);
     return undefined;
   }
@@ -206,11 +191,6 @@ function logTail(file: string, lines = 5): string {
   return (readFileIfExists(file) ?? '').trim().split('\n').slice(-lines).join('\n');
 }
 
-/** The CLI entry of this install (dist/cli/main.js beside dist/proxy/). */
-export function cliEntry(): string {
-  return fileURLToPath(new URL('../cli/main.js', import.meta.url));
-}
-
 /**
  * Starts `connect proxy start --foreground` detached, its output appended to ~/.connect/proxy.log, and returns once
  * it answers. An already running proxy is returned as is.
@@ -234,7 +214,7 @@ export async function startProxyInBackground(
   const fd = openSync(log, 'a', 0o600);
   const child = spawn(
     process.execPath,
-    [cliEntry(), 'proxy', 'start', '--foreground', '--port', String(port)],
+    [cliEntryPoint(), 'proxy', 'start', '--foreground', '--port', String(port)],
     {
       detached: true,
       stdio: ['ignore', fd, fd],
@@ -291,8 +271,8 @@ export async function stopProxy(): Promise<{ state: ProxyState; forced: boolean 
   }
   let forced = false;
   const deadline = Date.now() + STOP_GRACE_MS;
-  while (running(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (running(state.pid)) {
+  while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(state.pid)) {
     forced = true;
     try {
       process.kill(state.pid, 'SIGKILL');
@@ -300,7 +280,7 @@ export async function stopProxy(): Promise<{ state: ProxyState; forced: boolean 
       // exited just now
     }
     const killDeadline = Date.now() + 2000;
-    while (running(state.pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 20));
+    while (isAlive(state.pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 20));
   }
   clearProxyState(state.pid);
   return { state, forced };
