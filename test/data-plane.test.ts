@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cleanupAll,
@@ -11,6 +11,7 @@ import {
   sleep,
   spawnCli,
   startTestHub,
+  tempDir,
   tcpReachable,
   type CliProcess,
   type TestHub,
@@ -278,6 +279,27 @@ describe('exposures handed to a running agent', () => {
     expect(gone.status).toBe(404);
     await agent.stop();
     await server.close();
+  });
+});
+
+describe('connect up --config', () => {
+  it('exposes the services a pconnect.yml lists, and reports a bad file with line and column', async () => {
+    const home = await signedInHome(hub, key, 'from-config');
+    const server = await echoServer();
+    const dir = tempDir('pc-config-');
+    const file = join(dir, 'agent.yml');
+    writeFileSync(file, `expose:\n  - name: from-file\n    port: ${server.port}\n`);
+    const agent = spawnCli(['up', '--config', file], { home });
+    await agent.waitFor(/Exposing from-file → localhost:\d+/);
+    const check = await runCli(['reach', 'from-file', '--check'], { home: homeB });
+    expect(check.code).toBe(0);
+    await agent.stop();
+    await server.close();
+
+    writeFileSync(file, 'expose:\n  - name: x\n    port: 99999\n');
+    const bad = await runCli(['up', '--config', file], { home });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/agent\.yml:3:11: expose\[0\]\.port must be a port from 1 to 65535/);
   });
 });
 

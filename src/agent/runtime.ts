@@ -24,7 +24,7 @@ const sameTarget = (a: Exposure, b: Exposure): boolean =>
  * The long-running agent (`connect up`, the daemon): one session to the hub, serving the persisted
  * exposures and picking up changes `connect expose` makes to ~/.connect/exposures.json while it runs.
  */
-export function runAgent(credentials: Credentials, log: LogFn): RunningAgent {
+export function runAgent(credentials: Credentials, log: LogFn, configured: Exposure[] = []): RunningAgent {
   const conn = new HubConnection({
     hubUrl: credentials.hubUrl,
     apiKey: credentials.apiKey,
@@ -37,10 +37,13 @@ export function runAgent(credentials: Credentials, log: LogFn): RunningAgent {
   const exposer: Exposer = new Exposer(conn, log);
   const agentExposer = exposer;
 
-  for (const e of loadExposures()) void agentExposer.add(e);
+  // Exposures from `--config` first; those made with `connect expose` (persisted) win on a shared name.
+  const wantedExposures = (): Map<string, Exposure> =>
+    new Map([...configured, ...loadExposures()].map((e) => [e.name, e]));
+  for (const e of wantedExposures().values()) void agentExposer.add(e);
 
   const sync = async (): Promise<void> => {
-    const wanted = new Map(loadExposures().map((e) => [e.name, e]));
+    const wanted = wantedExposures();
     for (const current of agentExposer.list()) {
       const next = wanted.get(current.name);
       if (!next) {

@@ -49,6 +49,13 @@ export function registerDev(program: Command): void {
           for (const text of err.lines()) fail(text);
           process.exit(1);
         }
+        if (config.services.length === 0) {
+          throw new ConnectError(
+            ErrorCodes.BAD_CONFIG,
+            `${shown} lists no services to reach`,
+            'Add a `services:` list (its `expose:` list is for `connect up --config`).',
+          );
+        }
         const credentials = requireCredentials();
         checkHub(config, credentials, shown);
 

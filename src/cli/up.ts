@@ -4,10 +4,31 @@ import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import type { LogFn } from '../agent/hub-connection.js';
 import { action } from './run.js';
-import { line, ok, timestamp } from './output.js';
+import { fail, line, ok, timestamp } from './output.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
+import { loadConfig, PconnectError } from '../config/pconnect.js';
+import type { Exposure } from '../config/exposures.js';
+
+/** `up --config FILE`: the hub and the exposures a pconnect.yml names; errors are printed with line and column. */
+function loadAgentConfig(path: string): { hub?: string; exposures: Exposure[] } {
+  try {
+    const config = loadConfig(path);
+    const exposures = (config.expose ?? []).map((e) => ({
+      name: e.name.toLowerCase(),
+      targetHost: e.host ?? 'localhost',
+      targetPort: e.port,
+      protocol: e.protocol ?? 'tcp',
+      createdAt: new Date().toISOString(),
+    }));
+    return { ...(config.hub !== undefined && { hub: config.hub }), exposures };
+  } catch (err) {
+    if (!(err instanceof PconnectError)) throw err;
+    for (const text of err.lines()) fail(text);
+    process.exit(1);
+  }
+}
 
 /** Agent log lines, time-stamped as the daemon seed shows them. */
 export const agentLog: LogFn = (level, message) => {
@@ -26,7 +47,7 @@ export function registerUp(program: Command): void {
     .option('--api-key <key>', 'API key to sign in with (or PRIVATECONNECT_TOKEN)')
     .option('--label <label>', 'how this agent is shown to others (default: the host name)')
     .option('--name <name>', 'a short name for this agent')
-    .option('--config <path>', 'accepted for the daemon seed; pconnect.yml is read by `connect dev`')
+    .option('--config <path>', 'a pconnect.yml whose `hub` and `expose` list this agent uses')
     .option('--auth-only', 'sign in, save the identity and exit')
     .action(
       action(
@@ -36,7 +57,11 @@ export function registerUp(program: Command): void {
           label?: string;
           name?: string;
           authOnly?: boolean;
+          config?: string;
         }) => {
+          const file = opts.config === undefined ? undefined : loadAgentConfig(opts.config);
+          // The file's hub is an explicit choice, like --hub (which still wins).
+          if (file?.hub !== undefined && opts.hub === undefined) opts.hub = file.hub;
           if (!opts.authOnly) agentLog('info', '🚀 Starting Private Connect Agent...');
           const signInOptions = { ...opts, interactive: true };
           if (opts.authOnly) {
@@ -57,7 +82,7 @@ export function registerUp(program: Command): void {
               'Stop it first (connect daemon stop), or use that one.',
             );
           }
-          const agent = runAgent(credentials, agentLog);
+          const agent = runAgent(credentials, agentLog, file?.exposures ?? []);
           // As the daemon, stdout/stderr append to the daemon log: keep it under its size cap.
           if (process.env.CONNECT_DAEMON === '1') startLogRotation(paths.daemonLog());
           const stop = (): void => {

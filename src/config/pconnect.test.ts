@@ -50,7 +50,7 @@ describe('pconnect.yml', () => {
       "pconnect.yml:5:5: unknown key 'prt' (allowed: name, port, host)",
       "pconnect.yml:6:5: services[2]: missing required key 'name'",
       'pconnect.yml:7:6: hub must be a URL starting with http:// or https://',
-      "pconnect.yml:8:1: unknown key 'extra' (allowed: hub, services)",
+      "pconnect.yml:8:1: unknown key 'extra' (allowed: hub, services, expose)",
     ]);
     expect(problems('services: staging-db\n')).toEqual(['pconnect.yml:1:11: services must be a list']);
     expect(problems('services:\n  - name: db\n    port: "5432"\n')).toEqual([
@@ -77,5 +77,21 @@ describe('pconnect.yml', () => {
       ],
     };
     expect(parseConfig(renderConfig(config))).toEqual(config);
+  });
+});
+
+describe('pconnect.yml expose list (connect up --config)', () => {
+  it('parses exposures and allows a file without services', () => {
+    const config = parseConfig(
+      'hub: http://127.0.0.1:8787\nexpose:\n  - name: api\n    port: 8080\n    protocol: http\n',
+    );
+    expect(config.services).toEqual([]);
+    expect(config.expose).toEqual([{ name: 'api', port: 8080, protocol: 'http' }]);
+  });
+
+  it('points at a bad exposure with line and column', () => {
+    expect(() => parseConfig('expose:\n  - name: api\n    port: 0\n')).toThrow(
+      /^pconnect\.yml:3:11: expose\[0\]\.port must be a port from 1 to 65535$/,
+    );
   });
 });

@@ -19,9 +19,19 @@ export interface PconnectService {
   host?: string;
 }
 
+/** A service this machine exposes while `connect up --config` runs. */
+export interface PconnectExposure {
+  name: string;
+  port: number;
+  host?: string;
+  protocol?: 'tcp' | 'http' | 'https';
+}
+
 export interface PconnectConfig {
   hub?: string;
+  /** Services to reach (`connect dev`); empty when the file only exposes. */
   services: PconnectService[];
+  expose?: PconnectExposure[];
 }
 
 export interface ConfigProblem {
@@ -117,7 +127,14 @@ function describe(err: ErrorObject, path: (string | number)[]): string {
         ? "missing 'services': list the services to reach, e.g. services: [{ name: staging-db, port: 5432 }]"
         : `${where}: missing required key '${String(params.missingProperty)}'`;
     case 'additionalProperties': {
-      const allowed = path.length === 0 ? 'hub, services' : path[0] === 'services' ? 'name, port, host' : '';
+      const allowed =
+        path.length === 0
+          ? 'hub, services, expose'
+          : path[0] === 'services'
+            ? 'name, port, host'
+            : path[0] === 'expose'
+              ? 'name, port, host, protocol'
+              : '';
       return `unknown key '${String(params.additionalProperty)}'${allowed ? ` (allowed: ${allowed})` : ''}`;
     }
     case 'type':
@@ -158,7 +175,15 @@ export function parseConfig(text: string, file = 'pconnect.yml'): PconnectConfig
   const data: unknown = doc.toJS() ?? {};
   const check = validate();
   const problems: ConfigProblem[] = [];
-  if (!check(data)) {
+  const lists = data as Partial<PconnectConfig> | null;
+  if (lists && typeof lists === 'object' && lists.services === undefined && lists.expose === undefined) {
+    problems.push({
+      line: 1,
+      col: 1,
+      message:
+        "missing 'services': list the services to reach, e.g. services: [{ name: staging-db, port: 5432 }]",
+    });
+  } else if (!check(data)) {
     for (const err of check.errors ?? []) {
       const path = segments(err.instancePath);
       const params = err.params as Record<string, unknown>;
@@ -170,7 +195,7 @@ export function parseConfig(text: string, file = 'pconnect.yml'): PconnectConfig
     }
   } else {
     const seen = new Map<string, number>();
-    (data as PconnectConfig).services.forEach((s, i) => {
+    ((data as PconnectConfig).services ?? []).forEach((s, i) => {
       const key = s.name.toLowerCase();
       const first = seen.get(key);
       if (first !== undefined) {
@@ -186,7 +211,8 @@ export function parseConfig(text: string, file = 'pconnect.yml'): PconnectConfig
     problems.sort((a, b) => a.line - b.line || a.col - b.col);
     throw new PconnectError(file, problems);
   }
-  return data as PconnectConfig;
+  const config = data as PconnectConfig;
+  return { ...config, services: config.services ?? [] };
 }
 
 export function loadConfig(path: string, display = displayPath(path)): PconnectConfig {

@@ -125,7 +125,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     this.label = opts.label ?? opts.role;
     this.initialWindow = clampInt(opts.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_U32);
     this.maxDataChunk = clampInt(opts.maxDataChunk ?? DEFAULT_MAX_DATA_CHUNK, 1, MAX_FRAME_PAYLOAD);
-    this.highWaterMark = opts.highWaterMark ?? 1024 * 1024;
+    this.highWaterMark = opts.highWaterMark ?? Number(process.env.PC_HWM ?? 1024 * 1024);
     this.deadAfterMs = opts.deadAfterMs ?? 15_000;
     this.nextLocalId = this.role === 'client' ? 1 : 2;
 
