@@ -8,8 +8,7 @@ import { HubApi } from '../agent/hub-api.js';
 import { checkHub, startDev } from '../dev/dev-session.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { action } from './run.js';
-import { agentLog } from './up.js';
-import { colour, fail, line, ok, printJson } from './output.js';
+import { agentLog, colour, fail, line, ok, printJson } from './output.js';
 
 interface DevFlags {
   file?: string;

@@ -11,8 +11,7 @@ import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { parseHostPort, parseServiceName } from '../util/parse.js';
 import { action } from './run.js';
 import { reportStatsPeriodically } from '../agent/stats-reporter.js';
-import { agentLog } from './up.js';
-import { colour, line, ok, printJson, warn } from './output.js';
+import { agentLog, colour, line, ok, printJson, warn } from './output.js';
 
 const PROTOCOLS = ['auto', 'tcp', 'http', 'https'] as const;
 

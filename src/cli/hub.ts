@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { startHub } from '../hub/server.js';
-import { openStore } from '../hub/store/index.js';
+import { openStore, type Store } from '../hub/store/index.js';
 import { generateApiKey } from '../hub/api-keys.js';
 import { paths, tildify } from '../config/paths.js';
 import { createLogger } from '../util/logger.js';
@@ -20,11 +19,8 @@ const dataDirOf = (flags: StoreFlags): string =>
 const databaseUrlOf = (flags: StoreFlags): string | undefined =>
   flags.databaseUrl ?? process.env.CONNECT_DATABASE_URL;
 
-async function withStore<T>(
-  flags: StoreFlags,
-  fn: (store: ReturnType<typeof openStore>) => Promise<T>,
-): Promise<T> {
-  const store = openStore({ dataDir: dataDirOf(flags), databaseUrl: databaseUrlOf(flags) });
+async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore({ dataDir: dataDirOf(flags), databaseUrl: databaseUrlOf(flags) });
   try {
     await store.migrate();
     return await fn(store);
@@ -69,6 +65,8 @@ export function registerHubCommands(program: Command): void {
           const dataDir = dataDirOf(opts);
           const databaseUrl = databaseUrlOf(opts);
           const logger = createLogger('hub');
+          // Loaded here so that `hub keys …` does not load the web framework.
+          const { startHub } = await import('../hub/server.js');
           const hub = await startHub({
             host: opts.host,
             port,

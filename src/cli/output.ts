@@ -43,3 +43,9 @@ export function timestamp(date = new Date()): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `[${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}]`;
 }
+
+/** Agent log lines (`up`, `reach`, `expose`, the daemon), time-stamped as the daemon seed shows them. */
+export function agentLog(level: 'info' | 'warn' | 'error', message: string): void {
+  const out = level === 'info' ? process.stdout : process.stderr;
+  out.write(`${timestamp()} ${message}\n`);
+}

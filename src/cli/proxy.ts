@@ -11,8 +11,7 @@ import { paths, tildify } from '../config/paths.js';
 import { parseListenPort } from '../util/parse.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { action } from './run.js';
-import { agentLog } from './up.js';
-import { colour, line, ok, printJson, warn } from './output.js';
+import { agentLog, colour, line, ok, printJson, warn } from './output.js';
 
 interface StartFlags {
   port: string;

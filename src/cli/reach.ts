@@ -10,8 +10,7 @@ import { parseListenPort, parseServiceName } from '../util/parse.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { action } from './run.js';
 import { reportStatsPeriodically } from '../agent/stats-reporter.js';
-import { agentLog } from './up.js';
-import { colour, line, ok, printJson, warn } from './output.js';
+import { agentLog, colour, line, ok, printJson, warn } from './output.js';
 
 interface ReachFlags {
   host: string;

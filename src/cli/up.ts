@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import { signIn, signInPersistently } from '../agent/sign-in.js';
 import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
-import type { LogFn } from '../agent/hub-connection.js';
 import { action } from './run.js';
-import { fail, line, ok, timestamp } from './output.js';
+import { agentLog, fail, line, ok } from './output.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
@@ -29,12 +28,6 @@ function loadAgentConfig(path: string): { hub?: string; exposures: Exposure[] } 
     process.exit(1);
   }
 }
-
-/** Agent log lines, time-stamped as the daemon seed shows them. */
-export const agentLog: LogFn = (level, message) => {
-  const out = level === 'info' ? process.stdout : process.stderr;
-  out.write(`${timestamp()} ${message}\n`);
-};
 
 export function registerUp(program: Command): void {
   program

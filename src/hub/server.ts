@@ -46,7 +46,7 @@ function readTls(tls: NonNullable<HubOptions['tls']>): { cert: Buffer; key: Buff
 /** Starts a hub: store, HTTP API, agents' WebSocket gateway and tunnel-port listeners. */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.logger;
-  const store = openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
+  const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
   try {
     await store.migrate();
   } catch (err) {
