@@ -245,8 +245,7 @@ for (const [name, pc] of Object.entries(pcs)) {
       opened: idle.sockets.length,
       failed: idle.failed,
       openSeconds: openMs / 1000,
-      // pc_hub_splices sums over sessions and a splice belongs to two sessions: halve it.
-      splicesAtHub: met.pc_hub_splices / 2,
+      splicesAtHub: met.pc_hub_splices,
       rssBefore: before,
       rssWith: after,
       rssPerStream: (after - before) / Math.max(1, idle.sockets.length),

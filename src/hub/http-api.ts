@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import type { Registry } from 'prom-client';
+import type { HubMetrics } from './metrics.js';
 import type { Store } from './store/index.js';
 import type { ServiceManager } from './services.js';
 import type { SessionRegistry } from './registry.js';
@@ -59,7 +59,7 @@ export interface ApiDeps {
   storeKind: 'sqlite' | 'postgres';
   services: ServiceManager;
   registry: SessionRegistry;
-  metrics: Registry;
+  metrics: HubMetrics;
 }
 
 /** Registers every HTTP route. /health is public; everything under /v1 (and /metrics) needs `x-api-key`. */
@@ -311,7 +311,10 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     v1.get(
       '/metrics',
       { schema: { summary: 'Prometheus metrics of this hub', security } },
-      async (_req, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
+      async (_req, reply) => {
+        const { contentType, body } = await deps.metrics.render();
+        return reply.type(contentType).send(body);
+      },
     );
   });
 }

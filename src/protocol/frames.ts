@@ -46,9 +46,9 @@ export const MAX_FRAME_PAYLOAD = 1024 * 1024;
 /** Largest WebSocket message a peer may send: configure the ws `maxPayload` with this. */
 export const MAX_FRAME_SIZE = HEADER_SIZE + MAX_FRAME_PAYLOAD;
 /** A sender splits DATA at this size so one bulk stream cannot hog the link for long between other streams' turns. */
-export const DEFAULT_MAX_DATA_CHUNK = Number(process.env.PC_CHUNK ?? 128 * 1024);
+export const DEFAULT_MAX_DATA_CHUNK = 128 * 1024;
 /** Per-stream receive window: big enough for one stream to fill a fast link (a 256 KB window starved frp). */
-export const DEFAULT_INITIAL_WINDOW = Number(process.env.PC_WINDOW ?? 4 * 1024 * 1024);
+export const DEFAULT_INITIAL_WINDOW = 4 * 1024 * 1024;
 /** Largest value a u32 field (window, increment, stream id) can carry. */
 export const MAX_U32 = 0xffff_ffff;
 

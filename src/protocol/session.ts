@@ -26,6 +26,7 @@ import {
   DEFAULT_MAX_DATA_CHUNK,
   encodeFrame,
   FrameType,
+  HEADER_SIZE,
   MAX_FRAME_PAYLOAD,
   MAX_U32,
   PING_PAYLOAD_SIZE,
@@ -125,7 +126,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     this.label = opts.label ?? opts.role;
     this.initialWindow = clampInt(opts.initialWindow ?? DEFAULT_INITIAL_WINDOW, 1, MAX_U32);
     this.maxDataChunk = clampInt(opts.maxDataChunk ?? DEFAULT_MAX_DATA_CHUNK, 1, MAX_FRAME_PAYLOAD);
-    this.highWaterMark = opts.highWaterMark ?? Number(process.env.PC_HWM ?? 1024 * 1024);
+    this.highWaterMark = opts.highWaterMark ?? 1024 * 1024;
     this.deadAfterMs = opts.deadAfterMs ?? 15_000;
     this.nextLocalId = this.role === 'client' ? 1 : 2;
 
@@ -152,6 +153,21 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   receive(message: Buffer): void {
     if (this.isClosed) return;
     this.lastReceivedAt = Date.now();
+    // The hub's hot path: a well-formed DATA frame of a spliced stream is forwarded on its header alone, with
+    // the same checks decodeFrame makes for DATA, but without building a frame object and a payload view.
+    if (
+      this.splices.size > 0 &&
+      message.length > HEADER_SIZE &&
+      message.length - HEADER_SIZE <= MAX_FRAME_PAYLOAD &&
+      message[0] === FrameType.DATA &&
+      message[1] === 0
+    ) {
+      const splice = this.splices.get(message.readUInt32BE(2));
+      if (splice) {
+        splice.forward(this, message, FrameType.DATA);
+        return;
+      }
+    }
     try {
       this.dispatch(decodeFrame(message), message);
     } catch (err) {
