@@ -32,6 +32,9 @@ export class Exposer {
       return;
     }
     const stream = req.accept();
+    const target = `${exposure.targetHost}:${exposure.targetPort}`;
+    // The daemon seed's log lines: one pair per connection, so an operator sees who dialled what.
+    this.log('info', `Dialing ${target} for connection ${req.streamId.toString(16).padStart(8, '0')}...`);
     const socket = tcpConnect({
       host: exposure.targetHost,
       port: exposure.targetPort,
@@ -40,7 +43,10 @@ export class Exposer {
     });
     // Bytes that arrive before the target accepts are buffered by the socket (bounded by the stream window).
     bridgeSocket(stream, socket);
-    socket.once('connect', () => stream.accept());
+    socket.once('connect', () => {
+      stream.accept();
+      this.log('info', `[ok] Connected to ${target}`);
+    });
     socket.once('error', (err) =>
       this.log(
         'warn',

@@ -1,0 +1,69 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { cleanupAll, runCli, spawnCli, startTestHub, tempDir } from './helpers/harness.js';
+import { echoServer, roundTrip } from './helpers/servers.js';
+
+const openssl = spawnSync('openssl', ['version']).status === 0;
+if (!openssl) console.log('[skip] TLS hub test: openssl is not installed to make a throw-away certificate');
+
+afterAll(cleanupAll);
+
+describe.skipIf(!openssl)('a hub with --tls-cert and --tls-key', () => {
+  it('serves https and wss; agents expose and reach through it', async () => {
+    const dir = tempDir('pc-tls-');
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    expect(made.status).toBe(0);
+    const hub = await startTestHub({ args: ['--tls-cert', cert, '--tls-key', key] });
+    expect(hub.url).toMatch(/^https:\/\//);
+    const apiKey = await hub.createKey();
+    const env = { NODE_EXTRA_CA_CERTS: cert };
+    const [homeA, homeB] = [tempDir('pc-tls-a-'), tempDir('pc-tls-b-')];
+    for (const [home, label] of [
+      [homeA, 'tls-a'],
+      [homeB, 'tls-b'],
+    ] as const) {
+      const r = await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', apiKey, '--label', label], {
+        home,
+        env,
+      });
+      expect(r.code).toBe(0);
+    }
+    const echo = await echoServer();
+    const exposer = spawnCli(['expose', 'secure-echo', String(echo.port)], { home: homeA, env });
+    await exposer.waitFor(/Tunnel port: \d+/);
+    const reacher = spawnCli(['reach', 'secure-echo', '0'], { home: homeB, env });
+    const port = Number((await reacher.waitFor(/→ localhost:(\d+)/))[1]);
+    const r = await roundTrip(port, 5 * 1024 * 1024);
+    expect(r.receivedBytes).toBe(5 * 1024 * 1024);
+    expect(r.received).toBe(r.sent);
+
+    // Without trusting the certificate, sign-in fails with one clear line.
+    const untrusted = await runCli(['up', '--auth-only', '--hub', hub.url, '--api-key', apiKey], {
+      home: tempDir('pc-tls-c-'),
+    });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/cannot reach the hub .*certificate/i);
+    await echo.close();
+  });
+});
