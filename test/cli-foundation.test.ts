@@ -219,6 +219,13 @@ describe('bad flags', () => {
       await runCli(['hub', 'start', '--tunnel-ports', '10-5'], { home }),
       /10 is greater than 5/,
     );
+    // 192.0.2.1 (TEST-NET-1) is never an address of this machine: refused at start, not at the first expose.
+    expectCleanFailure(
+      await runCli(['hub', 'start', '--port', '0', '--data-dir', home, '--tunnel-host', '192.0.2.1'], {
+        home,
+      }),
+      /cannot listen on --tunnel-host 192\.0\.2\.1: EADDRNOTAVAIL/,
+    );
     expectCleanFailure(
       await runCli(['hub', 'start', '--tls-cert', 'x.pem'], { home }),
       /--tls-cert and --tls-key/,

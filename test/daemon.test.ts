@@ -305,7 +305,8 @@ describe('connect daemon', () => {
     const h = await home('daemon-replace');
     const pid = await startDaemon(h);
     const config = join(h, 'my config.yml');
-    writeFileSync(config, 'services: []\n');
+    // A valid file: `up --config` refuses one that does not match the schema (an empty list does not).
+    writeFileSync(config, 'services:\n  - name: staging-db\n');
     const r = await runCli(['daemon', 'start', '--replace', '--config', config], { home: h });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('[ok] Daemon stopped\n');

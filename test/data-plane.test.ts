@@ -214,6 +214,15 @@ describe('expose and reach', () => {
     expect(offline.stderr).toMatch(/dead is offline/);
   });
 
+  it('serves a name given in capitals: names are case-insensitive, as the hub stores them', async () => {
+    const { proc } = await expose(homeA, 'Mixed-Case', String(echo.port));
+    expect(proc.stdout).toMatch(/Exposed mixed-case/);
+    const check = await runCli(['reach', 'mixed-case', '--check'], { home: homeB });
+    expect(check.stderr).toBe('');
+    expect(check.code).toBe(0);
+    await proc.stop();
+  });
+
   it('auto-selects the next port when the asked one is taken', async () => {
     const { proc, port } = await reach(homeB, 'echo', reachPort);
     expect(port).toBeGreaterThan(reachPort);

@@ -6,6 +6,8 @@ import { createLogger } from '../src/util/logger.js';
 import { tempDir, cleanupAll, randomTunnelRange } from './helpers/harness.js';
 import { parsePortRange } from '../src/util/parse.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
+import { HubConnection } from '../src/agent/hub-connection.js';
+import { openServiceStream } from '../src/agent/reacher.js';
 
 let hub: Hub;
 const keys: Record<'a' | 'b' | 'revoked', string> = { a: '', b: '', revoked: '' };
@@ -53,6 +55,7 @@ beforeAll(async () => {
     tunnelHost: '127.0.0.1',
     tunnelPorts: parsePortRange(randomTunnelRange()),
     logger: createLogger('hub-test', 'silent'),
+    keyCheckMs: 200,
   });
   keys.a = await createKey('team-a');
   keys.b = await createKey('team-b');
@@ -147,6 +150,15 @@ describe('hub HTTP API', () => {
     expect((await api('GET', '/health')).status).toBe(200);
   });
 
+  it('answers a malformed or over-long path with the JSON error shape, not the framework’s', async () => {
+    for (const path of ['/v1/services/%ZZ', `/v1/services/${'a'.repeat(150)}`]) {
+      const r = await api('GET', path, keys.a);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.json).toEqual({ statusCode: r.status, code: 'BAD_INPUT', message: expect.any(String) });
+    }
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const r = await api('GET', '/v1/nothing-here', keys.a);
     expect(r.status).toBe(404);
@@ -207,6 +219,41 @@ describe('agent WebSocket endpoint', () => {
     s3?.close();
   });
 
+  it('resets a stream to an unknown service when the store fails, and stays up', async () => {
+    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    await conn.start(true);
+    const store = hub.store;
+    const real = store.findServiceByName.bind(store);
+    store.findServiceByName = () => Promise.reject(new Error('store is down'));
+    try {
+      const stream = await openServiceStream(conn, 'nowhere');
+      const reset = await new Promise<{ reason: string }>((resolve) => stream.once('reset', resolve));
+      expect(reset.reason).toMatch(/cannot look up 'nowhere'/);
+    } finally {
+      store.findServiceByName = real;
+      conn.stop();
+    }
+    expect((await api('GET', '/health')).status).toBe(200);
+  });
+
+  it('ends the live sessions of a key once it is revoked, and only those', async () => {
+    const doomed = await createKey('team-a');
+    const open = (key: string): Promise<WebSocket> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(hub.url.replace('http', 'ws') + '/v1/connect', {
+          headers: { ...good(), 'x-api-key': key },
+        });
+        ws.on('open', () => resolve(ws));
+        ws.on('error', reject);
+      });
+    const [revokedWs, keptWs] = await Promise.all([open(doomed), open(keys.a)]);
+    const closed = new Promise<void>((r) => revokedWs.on('close', () => r()));
+    await hub.store.revokeApiKey(/^tok_([a-f0-9]{16})_/.exec(doomed)?.[1] ?? '');
+    await closed;
+    expect(keptWs.readyState).toBe(WebSocket.OPEN);
+    keptWs.close();
+  });
+
   it('closes a session that sends a malformed frame and stays up', async () => {
     const ws = new WebSocket(hub.url.replace('http', 'ws') + '/v1/connect', { headers: good() });
     await new Promise((r) => ws.on('open', r));
@@ -214,5 +261,35 @@ describe('agent WebSocket endpoint', () => {
     ws.send(Buffer.from([0xff, 0, 0, 0, 0, 0, 1, 2, 3]));
     expect(await closed).toBe(1002);
     expect((await api('GET', '/health')).status).toBe(200);
+  });
+});
+
+describe('control requests', () => {
+  it('lets only the serving session take a service offline (an old session of the same agent cannot)', async () => {
+    const connect = async (): Promise<HubConnection> => {
+      const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+      await conn.start(true);
+      return conn;
+    };
+    const [old, current] = [await connect(), await connect()];
+    const expose = {
+      op: 'expose',
+      name: 'handover',
+      targetHost: 'localhost',
+      targetPort: 9,
+      protocol: 'tcp',
+    };
+    await old.request(expose);
+    await current.request(expose); // the same agent moves the service to its newer session
+    await old.request({ op: 'unexpose', name: 'handover', remove: false });
+    const status = async (): Promise<string> => {
+      const res = await fetch(`${hub.url}/v1/services/handover`, { headers: { 'x-api-key': keys.a } });
+      return ((await res.json()) as { status: string }).status;
+    };
+    expect(await status()).toBe('online');
+    await current.request({ op: 'unexpose', name: 'handover', remove: false });
+    expect(await status()).toBe('offline');
+    old.stop();
+    current.stop();
   });
 });

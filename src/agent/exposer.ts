@@ -12,6 +12,9 @@ import { messageOf } from '../util/errors.js';
  * for each stream the hub opens, dials the service's own target. The target comes from the local
  * exposure, never from the stream's metadata, so the hub cannot make an agent dial an arbitrary host.
  */
+/** Service names are DNS labels, so case-insensitive: the hub stores and dials them in lower case. */
+const key = (name: string): string => name.toLowerCase();
+
 export class Exposer {
   private readonly exposures = new Map<string, Exposure>();
   private readonly views = new Map<string, ServiceView>();
@@ -26,7 +29,7 @@ export class Exposer {
   /** Handler for the connection's `onOpen`. */
   readonly handleOpen = (req: OpenRequest): void => {
     const name = typeof req.meta.service === 'string' ? req.meta.service : '';
-    const exposure = this.exposures.get(name);
+    const exposure = this.exposures.get(key(name));
     if (!exposure) {
       req.reject(ResetCode.NO_SERVICE, `this agent does not expose '${name}'`);
       return;
@@ -60,25 +63,25 @@ export class Exposer {
   }
 
   view(name: string): ServiceView | undefined {
-    return this.views.get(name);
+    return this.views.get(key(name));
   }
 
   /** Adds an exposure and registers it now if connected (errors propagate), else on the next connect. */
   async add(exposure: Exposure): Promise<ServiceView | undefined> {
-    this.exposures.set(exposure.name, exposure);
+    this.exposures.set(key(exposure.name), exposure);
     if (!this.conn.session) return undefined;
     try {
       return await this.register(exposure);
     } catch (err) {
-      this.exposures.delete(exposure.name);
+      this.exposures.delete(key(exposure.name));
       throw err;
     }
   }
 
   /** Stops serving; `remove` also deletes the service at the hub (frees its tunnel port). */
   async remove(name: string, remove: boolean): Promise<void> {
-    this.exposures.delete(name);
-    this.views.delete(name);
+    this.exposures.delete(key(name));
+    this.views.delete(key(name));
     if (this.conn.session) await this.conn.request({ op: 'unexpose', name, remove }).catch(() => undefined);
   }
 
@@ -91,7 +94,7 @@ export class Exposer {
       protocol: exposure.protocol,
     });
     const view = reply.service as ServiceView;
-    this.views.set(exposure.name, view);
+    this.views.set(key(exposure.name), view);
     return view;
   }
 

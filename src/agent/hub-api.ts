@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { ConnectError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
 import type { ServiceView } from '../hub/services.js';
 
@@ -13,13 +15,50 @@ export interface AgentView {
   lastSeenAt: string | null;
 }
 
-/** Why a fetch failed, in words a user can act on (`fetch failed` alone says nothing). */
+/** Why a request failed, in words a user can act on (a bare `socket hang up` says little). */
 function describeNetworkError(err: unknown): string {
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code === 'ECONNREFUSED') return 'connection refused';
-  if (cause?.code === 'ENOTFOUND' || cause?.code === 'EAI_AGAIN') return 'host not found';
-  if (cause?.code === 'ETIMEDOUT' || (err as Error).name === 'TimeoutError') return 'timed out';
-  return cause?.message ?? messageOf(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ETIMEDOUT' || (err as Error).name === 'TimeoutError') return 'timed out';
+  return messageOf(err);
+}
+
+interface RawResponse {
+  status: number;
+  statusText: string;
+  text: string;
+}
+
+/**
+ * One request with node:http(s). Not fetch(): fetch refuses the ports of the WHATWG "bad ports" list (6000, 6665,
+ * 10080, ...) with a bare "bad port", while a hub may listen on any port.
+ */
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text }),
+      );
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => {
+      const err = new Error(`no answer within ${timeoutMs} ms`);
+      err.name = 'TimeoutError';
+      req.destroy(err);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** A small client of the hub's HTTP API; every failure is a ConnectError with a one-line message. */
@@ -31,17 +70,18 @@ export class HubApi {
   ) {}
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(this.hubUrl + path, {
+      res = await send(
+        new URL(this.hubUrl + path),
         method,
-        headers: {
+        {
           'x-api-key': this.apiKey,
           ...(body !== undefined && { 'content-type': 'application/json' }),
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+        body === undefined ? undefined : JSON.stringify(body),
+        this.timeoutMs,
+      );
     } catch (err) {
       throw new ConnectError(
         ErrorCodes.HUB_UNREACHABLE,
@@ -49,14 +89,14 @@ export class HubApi {
         'Check the URL (--hub or CONNECT_HUB_URL) and that the hub is running.',
       );
     }
-    const text = await res.text();
+    const text = res.text;
     let json: unknown = undefined;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       // not JSON: handled below by status
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const err = json as { code?: string; message?: string } | undefined;
       const code: ErrorCode =
         res.status === 401

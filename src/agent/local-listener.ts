@@ -36,6 +36,9 @@ export async function listenWithAutoSelect(
   for (let candidate = port; candidate <= last; candidate++) {
     if (await tryListen(server, host, candidate)) {
       const bound = (server.address() as { port: number }).port;
+      // Accept errors (EMFILE when out of descriptors) must not crash reach/dev/proxy: that one
+      // connection fails, the listener stays.
+      server.on('error', () => undefined);
       return { server, port: bound, autoSelected: port !== 0 && bound !== port };
     }
   }

@@ -39,20 +39,20 @@ export function runAgent(credentials: Credentials, log: LogFn, configured: Expos
 
   // Exposures from `--config` first; those made with `connect expose` (persisted) win on a shared name.
   const wantedExposures = (): Map<string, Exposure> =>
-    new Map([...configured, ...loadExposures()].map((e) => [e.name, e]));
+    new Map([...configured, ...loadExposures()].map((e) => [e.name.toLowerCase(), e]));
   for (const e of wantedExposures().values()) void agentExposer.add(e);
 
   const sync = async (): Promise<void> => {
     const wanted = wantedExposures();
     for (const current of agentExposer.list()) {
-      const next = wanted.get(current.name);
+      const next = wanted.get(current.name.toLowerCase());
       if (!next) {
         await agentExposer.remove(current.name, false);
         log('info', `Stopped exposing ${current.name}`);
       }
     }
     for (const e of wanted.values()) {
-      const current = agentExposer.list().find((c) => c.name === e.name);
+      const current = agentExposer.list().find((c) => c.name.toLowerCase() === e.name.toLowerCase());
       if (current && sameTarget(current, e)) continue;
       try {
         const view = await agentExposer.add(e);

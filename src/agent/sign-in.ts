@@ -47,7 +47,8 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
   }
   const api = new HubApi(hubUrl, apiKey);
   const me = await api.whoami();
-  const label = opts.label ?? (sameHub ? saved?.label : undefined) ?? hostname();
+  // The hub accepts labels of up to 63 characters; a long host name is cut rather than refused.
+  const label = opts.label ?? (sameHub ? saved?.label : undefined) ?? hostname().slice(0, 63);
   const name = opts.name ?? (sameHub ? (saved?.name ?? undefined) : undefined);
 
   if (saved && sameHub && saved.apiKey === apiKey) {

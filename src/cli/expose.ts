@@ -26,11 +26,12 @@ function parseTarget(args: string[], flags: ExposeFlags): { name: string; host: 
   if (args.length === 2) {
     const [name, target] = args as [string, string];
     const { host, port } = parseHostPort(target);
-    return { name: parseServiceName(name), host, port };
+    return { name: parseServiceName(name).toLowerCase(), host, port };
   }
   if (args.length === 1 && flags.name) {
     const { host, port } = parseHostPort(args[0] ?? '');
-    return { name: parseServiceName(flags.name), host, port };
+    // Lower case, as the hub stores it: `expose stop` and the persisted file then agree on the name.
+    return { name: parseServiceName(flags.name).toLowerCase(), host, port };
   }
   if (args.length === 1 && /^(\S+:)?\d+$/.test(args[0] ?? '')) {
     throw new ConnectError(ErrorCodes.BAD_INPUT, `name the service: connect expose ${args[0]} --name <name>`);

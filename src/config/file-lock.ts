@@ -1,26 +1,46 @@
-import { openSync, closeSync, unlinkSync, statSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+function readToken(lock: string): string | undefined {
+  try {
+    return readFileSync(lock, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Serialises read-modify-write of a shared state file between processes (several `reach` processes update
- * active-routes.json). A lock older than `staleMs` is from a crashed process and is broken.
+ * active-routes.json). The lock file holds a random token so a holder only ever removes its own lock; a lock
+ * older than `staleMs` was left by a crashed process and is broken (the critical sections here take
+ * milliseconds).
  */
 export async function withFileLock<T>(file: string, fn: () => T | Promise<T>, staleMs = 5000): Promise<T> {
   const lock = `${file}.lock`;
+  const token = `${process.pid}-${randomBytes(8).toString('hex')}`;
   mkdirSync(dirname(lock), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + staleMs * 2;
+  const giveUp = Date.now() + staleMs * 3;
   for (;;) {
     try {
-      closeSync(openSync(lock, 'wx', 0o600));
+      writeFileSync(lock, token, { flag: 'wx', mode: 0o600 });
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
-        if (Date.now() - statSync(lock).mtimeMs > staleMs || Date.now() > deadline) unlinkSync(lock);
+        const held = readToken(lock);
+        if (Date.now() - statSync(lock).mtimeMs > staleMs && readToken(lock) === held) unlinkSync(lock);
       } catch {
-        // the holder released it between our two calls
+        // released between our calls: try again
+      }
+      if (Date.now() > giveUp) {
+        throw new ConnectError(
+          ErrorCodes.TIMEOUT,
+          `could not lock ${file}: another process keeps holding ${lock}`,
+        );
       }
       await sleep(10 + Math.random() * 20);
     }
@@ -28,10 +48,13 @@ export async function withFileLock<T>(file: string, fn: () => T | Promise<T>, st
   try {
     return await fn();
   } finally {
-    try {
-      unlinkSync(lock);
-    } catch {
-      // already broken as stale by another process
+    // Remove the lock only if it is still ours (it may have been broken as stale and taken by another).
+    if (readToken(lock) === token) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        // already gone
+      }
     }
   }
 }

@@ -47,6 +47,7 @@ export async function handleControl(
           session.agentId,
           name,
           msg.remove === true,
+          session.id,
         );
         if (!found) return fail(rid, 'NOT_FOUND', `no service named '${name}'`);
         return { op: 'result', rid, ok: true };

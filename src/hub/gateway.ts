@@ -16,6 +16,9 @@ import { messageOf } from '../util/errors.js';
 /** Path of the agents' WebSocket endpoint. */
 export const CONNECT_PATH = '/v1/connect';
 
+/** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
+export const KEY_CHECK_MS = 30_000;
+
 /** Headers an agent sends on the upgrade request. */
 export const AgentHeaders = {
   apiKey: 'x-api-key',
@@ -44,13 +47,44 @@ export class AgentGateway {
     maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
     perMessageDeflate: false,
   });
+  private readonly keySweep: NodeJS.Timeout;
 
   constructor(
     private readonly store: Store,
     private readonly registry: SessionRegistry,
     private readonly services: ServiceManager,
     private readonly log: Logger,
-  ) {}
+    keyCheckMs = KEY_CHECK_MS,
+  ) {
+    // A key is checked once at the upgrade; `hub keys revoke` runs in another process, so the hub re-reads the
+    // keys of its live sessions now and then, or a revoked key would keep its sessions (and their streams) for ever.
+    this.keySweep = setInterval(() => void this.closeRevokedSessions(), keyCheckMs);
+    this.keySweep.unref();
+  }
+
+  /** Closes every session whose API key was revoked (or deleted) since it connected. */
+  async closeRevokedSessions(): Promise<void> {
+    const sessions = this.registry.all();
+    for (const keyId of new Set(sessions.map((s) => s.apiKeyId))) {
+      let record;
+      try {
+        record = await this.store.findApiKey(keyId);
+      } catch (err) {
+        // The store is away: keep the sessions, try again at the next sweep.
+        this.log.warn({ err: messageOf(err) }, 'cannot re-check API keys');
+        return;
+      }
+      if (record && !record.revokedAt) continue;
+      for (const session of sessions) {
+        if (session.apiKeyId !== keyId || session.mux.closed) continue;
+        this.log.info(
+          { session: session.id, agent: session.agentId },
+          'closing session: its API key was revoked',
+        );
+        session.mux.close('API key revoked');
+      }
+    }
+  }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
@@ -98,6 +132,7 @@ export class AgentGateway {
         agentId: agent.id,
         agentLabel: agent.label,
         workspaceId: key.workspaceId,
+        apiKeyId: key.id,
         kind: header(AgentHeaders.kind).slice(0, 32) || 'agent',
       };
     } catch (err) {
@@ -132,10 +167,17 @@ export class AgentGateway {
       const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
       const server = this.registry.serverOf(session.workspaceId, name);
       if (!server) {
-        void this.services.get(session.workspaceId, name).then((known) => {
-          if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
-          else req.reject(ResetCode.NO_SERVICE, `no service named '${name}' in this workspace`);
-        });
+        void this.services.get(session.workspaceId, name).then(
+          (known) => {
+            if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
+            else req.reject(ResetCode.NO_SERVICE, `no service named '${name}' in this workspace`);
+          },
+          // A store outage must reset this one stream, not crash the hub with an unhandled rejection.
+          (err: unknown) => {
+            log.warn({ err: messageOf(err), service: name }, 'cannot look up an offline service');
+            req.reject(ResetCode.INTERNAL, `the hub cannot look up '${name}' right now`);
+          },
+        );
         return;
       }
       req.splice(server.mux, { service: name, from: session.agentLabel });
@@ -149,6 +191,7 @@ export class AgentGateway {
   }
 
   closeAll(): void {
+    clearInterval(this.keySweep);
     for (const session of this.registry.all()) session.mux.close('hub shutting down');
     this.wss.close();
   }

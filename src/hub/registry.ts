@@ -6,6 +6,8 @@ export interface AgentSession {
   agentId: string;
   agentLabel: string;
   workspaceId: string;
+  /** The API key the session authenticated with: revoking it ends the session. */
+  apiKeyId: string;
   kind: string;
   connectedAt: string;
   mux: MuxSession;

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore, type Store } from './store/index.js';
 import { SessionRegistry } from './registry.js';
-import { TunnelPorts, type TunnelOwner } from './tunnel-ports.js';
+import { checkTunnelHost, TunnelPorts, type TunnelOwner } from './tunnel-ports.js';
 import { ServiceManager } from './services.js';
 import { AgentGateway } from './gateway.js';
 import { registerApi } from './http-api.js';
@@ -24,6 +24,8 @@ export interface HubOptions {
   tls?: { certFile: string; keyFile: string } | undefined;
   /** Largest accepted API request body, bytes. */
   bodyLimit?: number;
+  /** How often live sessions' API keys are re-checked for revocation (default KEY_CHECK_MS). */
+  keyCheckMs?: number;
   logger: Logger;
 }
 
@@ -46,6 +48,7 @@ function readTls(tls: NonNullable<HubOptions['tls']>): { cert: Buffer; key: Buff
 /** Starts a hub: store, HTTP API, agents' WebSocket gateway and tunnel-port listeners. */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.logger;
+  await checkTunnelHost(opts.tunnelHost);
   const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
   try {
     await store.migrate();
@@ -80,14 +83,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const tls = opts.tls && readTls(opts.tls);
   // Per-request logs at info would drown the hub's own events; errors still reach the log.
   const httpLog = log.child({ component: 'http' }, { level: 'warn' });
+  const onError = errorHandler(log);
   const common = {
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     loggerInstance: httpLog,
+    // Errors raised before routing (a malformed %-escape, an over-long path segment) get the same JSON shape.
+    frameworkErrors: onError,
     // Unknown fields and wrong types are errors, never silently dropped or coerced.
     ajv: { customOptions: { removeAdditional: false as const, coerceTypes: false as const } },
   };
   const app = (tls ? Fastify({ ...common, https: tls }) : Fastify(common)) as unknown as FastifyInstance;
-  app.setErrorHandler(errorHandler(log));
+  app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
   );
@@ -99,7 +105,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     metrics: createMetrics(registry),
   });
 
-  const gateway = new AgentGateway(store, registry, services, log);
+  const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs);
   app.server.on('upgrade', (req, socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
 
   await services.restoreListeners();

@@ -164,13 +164,15 @@ export class ServiceManager {
     agentId: string | undefined,
     name: string,
     remove: boolean,
+    /** Only stop serving when this session is the one serving (an agent's old session must not win). */
+    sessionId?: string,
   ): Promise<boolean> {
     const service = await this.store.findServiceByName(workspaceId, name);
     if (!service) return false;
     if (agentId !== undefined && service.agentId !== agentId) {
       throw new ConnectError(ErrorCodes.CONFLICT, `service '${service.name}' belongs to another agent`);
     }
-    this.registry.unserve(workspaceId, service.name);
+    this.registry.unserve(workspaceId, service.name, remove ? undefined : sessionId);
     if (remove) {
       await this.store.deleteService(workspaceId, service.id);
       await this.tunnels.release(service.tunnelPort);

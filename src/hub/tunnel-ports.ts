@@ -1,5 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { ConnectError, ErrorCodes } from '../util/errors.js';
 
 /**
  * One TCP listener per exposed service on tunnel-host:tunnelPort (seed "Direct Tunnel Connections").
@@ -9,6 +10,26 @@ import type { Logger } from 'pino';
 export interface TunnelOwner {
   workspaceId: string;
   name: string;
+}
+
+/**
+ * Fails when the tunnel host is not an address of this machine. Without this check the hub would start, and every
+ * expose would then try each port of the range in turn and report "no free tunnel port left in its range".
+ */
+export async function checkTunnelHost(host: string): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new ConnectError(
+          ErrorCodes.PORT_UNAVAILABLE,
+          `cannot listen on --tunnel-host ${host}: ${err.code ?? err.message}`,
+          'Use an address of this machine (127.0.0.1 by default, 0.0.0.0 for every interface).',
+        ),
+      ),
+    );
+    probe.listen({ host, port: 0 }, () => probe.close(() => resolve()));
+  });
 }
 
 export class TunnelPorts {

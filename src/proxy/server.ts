@@ -465,6 +465,11 @@ export class ProxyServer {
         return reject(this.badGatewayPage(route, err));
       }
     }
+    // The client may have gone while the route or the hub stream was being set up: nothing to connect.
+    if (socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
     let answered = false;
     upstream.on('data', (chunk: Buffer) => {
       answered = true;
