@@ -85,7 +85,10 @@ export function findConfig(from = process.cwd()): string | undefined {
 /** How to show a config path: relative to the current folder when it is under it or near it. */
 export function displayPath(file: string, cwd = process.cwd()): string {
   const rel = relative(cwd, file);
-  return rel && !isAbsolute(rel) && !rel.startsWith('../../../') ? rel : file;
+  // A file below the current folder, or in one of its parents (found by walking up), reads best relative;
+  // anything elsewhere (an absolute -f path into another tree) is shown as given.
+  const readable = !rel.startsWith('../') || /^(\.\.\/)+[^/]+$/.test(rel);
+  return rel && !isAbsolute(rel) && readable ? rel : file;
 }
 
 function segments(instancePath: string): (string | number)[] {
