@@ -87,8 +87,8 @@ export function displayPath(file: string, cwd = process.cwd()): string {
   const rel = relative(cwd, file);
   // A file below the current folder, or in one of its parents (found by walking up), reads best relative;
   // anything elsewhere (an absolute -f path into another tree) is shown as given.
-  const readable = !rel.startsWith('../') || /^(\.\.\/)+[^/]+$/.test(rel);
-  return rel && !isAbsolute(rel) && readable ? rel : file;
+  const nearby = !rel.startsWith('../') || /^(\.\.\/)+[^/]+$/.test(rel);
+  return rel && !isAbsolute(rel) && nearby ? rel : file;
 }
 
 function segments(instancePath: string): (string | number)[] {
