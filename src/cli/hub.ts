@@ -80,9 +80,12 @@ export function registerHubCommands(program: Command): void {
                 : undefined,
             logger,
           });
+          // Name the store only when `keys create` would not find it by default.
           const keysCmd = databaseUrl
             ? 'connect hub keys create --database-url <url>'
-            : `connect hub keys create --data-dir ${tildify(dataDir)}`;
+            : dataDir === dataDirOf({})
+              ? 'connect hub keys create'
+              : `connect hub keys create --data-dir ${tildify(dataDir)}`;
           line(`🚀 Private Connect hub listening on ${hub.url}`);
           line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
           line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
