@@ -293,3 +293,17 @@ describe('control requests', () => {
     current.stop();
   });
 });
+
+describe('/metrics', () => {
+  it('shows a workspace only its own sessions', async () => {
+    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    await conn.start(true);
+    const sessions = async (key: string): Promise<number> => {
+      const text = await (await fetch(`${hub.url}/metrics`, { headers: { 'x-api-key': key } })).text();
+      return Number(/^pc_hub_sessions (\d+)/m.exec(text)?.[1]);
+    };
+    expect(await sessions(keys.a)).toBeGreaterThanOrEqual(1);
+    expect(await sessions(keys.b)).toBe(0);
+    conn.stop();
+  });
+});

@@ -311,8 +311,8 @@ export async function registerApi(app: FastifyInstance, deps: ApiDeps): Promise<
     v1.get(
       '/metrics',
       { schema: { summary: 'Prometheus metrics of this hub', security } },
-      async (_req, reply) => {
-        const { contentType, body } = await deps.metrics.render();
+      async (req, reply) => {
+        const { contentType, body } = await deps.metrics.render(req.workspaceId);
         return reply.type(contentType).send(body);
       },
     );
