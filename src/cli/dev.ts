@@ -39,7 +39,8 @@ export function registerDev(program: Command): void {
             'Create one with `connect dev --init`, or name it with -f <file>.',
           );
         }
-        const shown = displayPath(path);
+        // Name the file as the user did (-f) or relative to here when it was found by walking up.
+        const shown = flags.file ?? displayPath(path);
         let config;
         try {
           config = loadConfig(path, shown);
