@@ -25,7 +25,7 @@ import {
 } from './lib/measure.mjs';
 import { have, killAllSync, Proc, rssOf, run, sleep, stopAll, summary } from './lib/util.mjs';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const IDLE_STREAMS = Number(process.env.BENCH_IDLE_STREAMS ?? 10_000);
 const ONLY = (process.env.BENCH_ONLY ?? 'direct,ssh,pc,pc-tls').split(',');

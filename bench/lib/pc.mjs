@@ -17,7 +17,7 @@ export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
 /** Extra node flags for hub and agents, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 /** The hub runs with the node flags `npm start` gives it (a small young generation keeps its idle RSS low). */
-const HUB_NODE_FLAGS = ['--max-semi-space-size=2'];
+const HUB_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size'];
 
 /** @param {string} home @param {Record<string, string>} [extra] */
 function cliEnv(home, extra = {}) {
