@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import { cleanupAll, runCli, spawnCli, startTestHub, tempDir } from './helpers/harness.js';
 import { echoServer, roundTrip } from './helpers/servers.js';
 
@@ -36,6 +38,18 @@ describe.skipIf(!openssl)('a hub with --tls-cert and --tls-key', () => {
     expect(made.status).toBe(0);
     const hub = await startTestHub({ args: ['--tls-cert', cert, '--tls-key', key] });
     expect(hub.url).toMatch(/^https:\/\//);
+    // The hub chooses AES-128-GCM over node's default AES-256-GCM: cheaper per relayed byte.
+    const cipher = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect(
+        { host: '127.0.0.1', port: hub.port, servername: 'localhost', ca: readFileSync(cert) },
+        () => {
+          resolve(s.getCipher().name);
+          s.end();
+        },
+      );
+      s.on('error', reject);
+    });
+    expect(cipher).toBe('TLS_AES_128_GCM_SHA256');
     const apiKey = await hub.createKey();
     const env = { NODE_EXTRA_CA_CERTS: cert };
     const [homeA, homeB] = [tempDir('pc-tls-a-'), tempDir('pc-tls-b-')];
