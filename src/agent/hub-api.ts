@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ConnectError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
+import { ConnectError, describeNetworkError, ErrorCodes, type ErrorCode } from '../util/errors.js';
 import type { ServiceView } from '../hub/services.js';
 
 export type { ServiceView } from '../hub/services.js';
@@ -13,15 +13,6 @@ export interface AgentView {
   online: boolean;
   createdAt: string;
   lastSeenAt: string | null;
-}
-
-/** Why a request failed, in words a user can act on (a bare `socket hang up` says little). */
-function describeNetworkError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ETIMEDOUT' || (err as Error).name === 'TimeoutError') return 'timed out';
-  return messageOf(err);
 }
 
 interface RawResponse {

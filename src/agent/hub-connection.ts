@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { MuxSession, type OpenRequest } from '../protocol/session.js';
 import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION } from '../protocol/frames.js';
 import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
-import { ConnectError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
+import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 
@@ -153,7 +153,7 @@ export class HubConnection extends EventEmitter {
       fail(
         new ConnectError(
           ErrorCodes.HUB_UNREACHABLE,
-          `cannot reach the hub at ${this.opts.hubUrl}: ${describe(err)}`,
+          `cannot reach the hub at ${this.opts.hubUrl}: ${describeNetworkError(err)}`,
         ),
       ),
     );
@@ -264,11 +264,4 @@ export class HubConnection extends EventEmitter {
     this.current?.close('agent stopping');
     this.ws?.terminate();
   }
-}
-
-function describe(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  return err.message;
 }

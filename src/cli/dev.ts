@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadCredentials, requireCredentials } from '../config/credentials.js';
-import { displayPath, findConfig, loadConfig, PconnectError, renderConfig } from '../config/pconnect.js';
+import { displayPath, findConfig, loadConfig, renderConfig } from '../config/pconnect.js';
 import { writeFileAtomic } from '../config/atomic-file.js';
 import { HubApi } from '../agent/hub-api.js';
 import { checkHub, startDev } from '../dev/dev-session.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { action } from './run.js';
-import { agentLog, colour, fail, line, ok, printJson } from './output.js';
+import { agentLog, colour, line, ok, printJson } from './output.js';
 
 interface DevFlags {
   file?: string;
@@ -41,14 +41,7 @@ export function registerDev(program: Command): void {
         }
         // Name the file as the user did (-f) or relative to here when it was found by walking up.
         const shown = flags.file ?? displayPath(path);
-        let config;
-        try {
-          config = loadConfig(path, shown);
-        } catch (err) {
-          if (!(err instanceof PconnectError)) throw err;
-          for (const text of err.lines()) fail(text);
-          process.exit(1);
-        }
+        const config = loadConfig(path, shown);
         if (config.services.length === 0) {
           throw new ConnectError(
             ErrorCodes.BAD_CONFIG,

@@ -19,7 +19,9 @@ export function action<A extends unknown[]>(
 
 export function reportAndExit(err: unknown): never {
   if (isConnectError(err)) {
-    fail(err.message, err.hint);
+    // An error that lists several problems (a config file's, one per line) gets one `[x]` line each.
+    const lines = err.message.split('\n');
+    lines.forEach((text, i) => fail(text, i === lines.length - 1 ? err.hint : undefined));
   } else {
     fail(`unexpected error: ${messageOf(err)}`);
     if (process.env.CONNECT_DEBUG && err instanceof Error && err.stack)

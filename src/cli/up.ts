@@ -3,30 +3,24 @@ import { signIn, signInPersistently } from '../agent/sign-in.js';
 import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import { action } from './run.js';
-import { agentLog, fail, line, ok } from './output.js';
+import { agentLog, line, ok } from './output.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
-import { loadConfig, PconnectError } from '../config/pconnect.js';
+import { loadConfig } from '../config/pconnect.js';
 import type { Exposure } from '../config/exposures.js';
 
-/** `up --config FILE`: the hub and the exposures a pconnect.yml names; errors are printed with line and column. */
+/** `up --config FILE`: the hub and the exposures a pconnect.yml names (errors carry line and column). */
 function loadAgentConfig(path: string): { hub?: string; exposures: Exposure[] } {
-  try {
-    const config = loadConfig(path);
-    const exposures = (config.expose ?? []).map((e) => ({
-      name: e.name.toLowerCase(),
-      targetHost: e.host ?? 'localhost',
-      targetPort: e.port,
-      protocol: e.protocol ?? 'tcp',
-      createdAt: new Date().toISOString(),
-    }));
-    return { ...(config.hub !== undefined && { hub: config.hub }), exposures };
-  } catch (err) {
-    if (!(err instanceof PconnectError)) throw err;
-    for (const text of err.lines()) fail(text);
-    process.exit(1);
-  }
+  const config = loadConfig(path);
+  const exposures = (config.expose ?? []).map((e) => ({
+    name: e.name.toLowerCase(),
+    targetHost: e.host ?? 'localhost',
+    targetPort: e.port,
+    protocol: e.protocol ?? 'tcp',
+    createdAt: new Date().toISOString(),
+  }));
+  return { ...(config.hub !== undefined && { hub: config.hub }), exposures };
 }
 
 export function registerUp(program: Command): void {

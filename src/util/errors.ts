@@ -42,6 +42,15 @@ export function isConnectError(err: unknown): err is ConnectError {
   return err instanceof ConnectError;
 }
 
+/** Why a connection failed, in words a user can act on (not a bare errno). */
+export function describeNetworkError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
+  if (code === 'ETIMEDOUT' || (err as Error).name === 'TimeoutError') return 'timed out';
+  return messageOf(err);
+}
+
 /** The message of any thrown value, for logs and one-line reports. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
