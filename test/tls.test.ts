@@ -1,41 +1,18 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { cleanupAll, runCli, spawnCli, startTestHub, tempDir } from './helpers/harness.js';
 import { echoServer, roundTrip } from './helpers/servers.js';
+import { selfSignedCert } from './helpers/cert.js';
 
-const openssl = spawnSync('openssl', ['version']).status === 0;
-if (!openssl) console.log('[skip] TLS hub test: openssl is not installed to make a throw-away certificate');
+const made = selfSignedCert();
+if (!made) console.log('[skip] TLS hub test: openssl is not installed to make a throw-away certificate');
 
 afterAll(cleanupAll);
 
-describe.skipIf(!openssl)('a hub with --tls-cert and --tls-key', () => {
+describe.skipIf(!made)('a hub with --tls-cert and --tls-key', () => {
   it('serves https and wss; agents expose and reach through it', async () => {
-    const dir = tempDir('pc-tls-');
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    const made = spawnSync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ]);
-    expect(made.status).toBe(0);
+    const { certFile: cert, keyFile: key } = made!;
     const hub = await startTestHub({ args: ['--tls-cert', cert, '--tls-key', key] });
     expect(hub.url).toMatch(/^https:\/\//);
     // The hub chooses AES-128-GCM over node's default AES-256-GCM: cheaper per relayed byte.

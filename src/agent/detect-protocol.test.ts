@@ -1,18 +1,13 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:tls';
 import { createServer, type Server } from 'node:net';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectProtocol } from './detect-protocol.js';
+import { selfSignedCert } from '../../test/helpers/cert.js';
 
 const servers: Server[] = [];
-const dir = mkdtempSync(join(tmpdir(), 'pc-detect-'));
 afterAll(() => {
   for (const s of servers) s.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function listen(server: Server): Promise<number> {
@@ -21,7 +16,7 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-const openssl = spawnSync('openssl', ['version']).status === 0;
+const cert = selfSignedCert();
 
 describe('detectProtocol (expose --protocol auto)', () => {
   it('finds http on an HTTP server', async () => {
@@ -29,23 +24,8 @@ describe('detectProtocol (expose --protocol auto)', () => {
     expect(await detectProtocol('127.0.0.1', port)).toBe('http');
   });
 
-  it.skipIf(!openssl)('finds https on a TLS server', async () => {
-    const key = join(dir, 'key.pem');
-    const cert = join(dir, 'cert.pem');
-    spawnSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'].concat([
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ]),
-    );
-    const port = await listen(createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }));
+  it.skipIf(!cert)('finds https on a TLS server', async () => {
+    const port = await listen(createTlsServer({ key: cert!.key, cert: cert!.cert }));
     expect(await detectProtocol('127.0.0.1', port)).toBe('https');
   });
 

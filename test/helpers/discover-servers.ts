@@ -2,13 +2,9 @@
  * Servers for discovery tests, all on 127.0.0.1 port 0: a plain TCP forwarder, HTTP and HTTPS servers with a
  * title and a Server header, a MongoDB OP_MSG responder, and ports that never answer or close at once.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 export interface Running {
   port: number;
@@ -79,39 +75,7 @@ export function startHttp(title: string, serverHeader: string): Promise<Running>
   return listen(http.createServer(handler(title, serverHeader)));
 }
 
-/** A throwaway self-signed certificate for CN=localhost, or null when openssl is missing. */
-export function selfSignedCert(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'discover-cert-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-    };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+export { selfSignedCert } from './cert.js';
 
 export function startHttps(
   cert: { key: string; cert: string },
