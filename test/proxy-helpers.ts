@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import { createHash } from 'node:crypto';
 /** Helpers for the proxy and dev e2e tests: free ports, HTTP requests with a Host header. */
 import http, { type IncomingHttpHeaders } from 'node:http';
 import net from 'node:net';
@@ -78,4 +80,18 @@ export function* byteChunks(total: number, chunk = 64 * 1024): Generator<Buffer>
     }
     yield buf;
   }
+}
+
+/** Reads a response to its end, returning the sha256 and length of its body (without keeping it in memory). */
+export function hashBody(res: IncomingMessage): Promise<{ hash: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let bytes = 0;
+    res.on('data', (c: Buffer) => {
+      bytes += c.length;
+      h.update(c);
+    });
+    res.on('end', () => resolve({ hash: h.digest('hex'), bytes }));
+    res.on('error', reject);
+  });
 }

@@ -19,7 +19,7 @@ import {
   type CliProcess,
   type TestHub,
 } from './helpers/harness.js';
-import { byteChunks, freePort, request } from './proxy-helpers.js';
+import { byteChunks, freePort, hashBody, request } from './proxy-helpers.js';
 
 const MB = 1024 * 1024;
 const BIG = 50 * MB;
@@ -141,16 +141,7 @@ describe('connect proxy', () => {
           headers: { host: host('svc-a') },
           agent: false,
         },
-        (res) => {
-          const h = createHash('sha256');
-          let bytes = 0;
-          res.on('data', (c: Buffer) => {
-            bytes += c.length;
-            h.update(c);
-          });
-          res.on('end', () => resolve({ hash: h.digest('hex'), bytes }));
-          res.on('error', reject);
-        },
+        (res) => void hashBody(res).then(resolve, reject),
       );
       req.on('error', reject);
       Readable.from(byteChunks(BIG)).pipe(req);
@@ -169,18 +160,11 @@ describe('connect proxy', () => {
               headers: { host: host('svc-a') },
               agent: false,
             },
-            (res) => {
-              const h = createHash('sha256');
-              let bytes = 0;
-              res.on('data', (c: Buffer) => {
-                bytes += c.length;
-                h.update(c);
-              });
-              res.on('end', () =>
-                resolve({ hash: h.digest('hex'), bytes, length: res.headers['content-length'] }),
-              );
-              res.on('error', reject);
-            },
+            (res) =>
+              void hashBody(res).then(
+                (body) => resolve({ ...body, length: res.headers['content-length'] }),
+                reject,
+              ),
           )
           .on('error', reject);
       },
