@@ -16,8 +16,18 @@ export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
 
 /** Extra node flags for hub and agents, e.g. BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
-/** The hub runs with the node flags `npm start` gives it (a small young generation keeps its idle RSS low). */
-const HUB_NODE_FLAGS = ['--max-semi-space-size=2', '--optimize-for-size'];
+/**
+ * The hub runs with the node flags `npm start` gives it: a small young generation keeps its idle RSS low, and a
+ * 64 MB initial old-generation limit stops V8 from running a full mark-compact every ~90 ms under load (node 20's
+ * V8 counts the socket-read buffers allocated since the last full GC against the old generation's limit).
+ */
+const HUB_NODE_FLAGS = [
+  '--max-semi-space-size=2',
+  '--optimize-for-size',
+  '--initial-old-space-size=64',
+  // Hub only, e.g. BENCH_HUB_FLAGS="--trace-gc" (its output is in the Proc's `out`).
+  ...(process.env.BENCH_HUB_FLAGS ?? '').split(/\s+/).filter(Boolean),
+];
 
 /** @param {string} home @param {Record<string, string>} [extra] */
 function cliEnv(home, extra = {}) {

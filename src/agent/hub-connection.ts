@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
-import { MuxSession, type OpenRequest } from '../protocol/session.js';
-import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION } from '../protocol/frames.js';
-import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
+import type { Socket } from 'node:net';
+import type { MuxSession, OpenRequest } from '../protocol/session.js';
+import { PROTOCOL_VERSION } from '../protocol/frames.js';
+import { openWebSocket, UpgradeRefusedError } from '../protocol/ws-handshake.js';
+import { attachWebSocket } from '../protocol/ws-transport.js';
 import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -24,18 +24,26 @@ export interface HubConnectionOptions {
 /** An upgrade the hub refused for a reason that retrying cannot fix (bad key, unknown agent, old protocol). */
 class FatalHandshakeError extends ConnectError {}
 
-function wsUrl(hubUrl: string): string {
-  return hubUrl.replace(/^http/, 'ws') + '/v1/connect';
-}
+/** How long the WebSocket upgrade may take before the attempt counts as failed. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => (body += chunk.slice(0, 4096)));
-    res.on('end', () => resolve(body));
-    res.on('error', () => resolve(body));
-  });
+/** Why the hub refused the upgrade, as one of our errors (fatal when retrying cannot help). */
+function refusalError(err: UpgradeRefusedError): ConnectError {
+  let message = err.message;
+  try {
+    message = (JSON.parse(err.body) as { message?: string }).message ?? message;
+  } catch {
+    // not one of our JSON errors: the status line says enough
+  }
+  const code: ErrorCode = err.status === 401 ? ErrorCodes.UNAUTHORIZED : ErrorCodes.HUB_ERROR;
+  if (err.status === 401 || err.status === 404 || err.status === 426) {
+    return new FatalHandshakeError(
+      code,
+      `the hub refused this agent: ${message}`,
+      'Sign in again with `connect up --api-key <key>`.',
+    );
+  }
+  return new ConnectError(code, `the hub answered ${message}`);
 }
 
 /**
@@ -48,7 +56,8 @@ export class HubConnection extends EventEmitter {
   private stopped = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private ws: WebSocket | undefined;
+  private socket: Socket | undefined;
+  private handshake: AbortController | undefined;
   private nextRid = 1;
   private readonly pending = new Map<
     number,
@@ -97,26 +106,12 @@ export class HubConnection extends EventEmitter {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(wsUrl(this.opts.hubUrl), {
-      headers: {
-        'x-api-key': this.opts.apiKey,
-        'x-agent-id': this.opts.agentId,
-        'x-connect-protocol': String(PROTOCOL_VERSION),
-        'x-session-kind': this.opts.kind,
-      },
-      perMessageDeflate: false,
-      maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
-      handshakeTimeout: 10_000,
-      // A zero masking key lets ws skip masking (a copy and a pass over every payload). Masking protects
-      // browser-era proxies from script-chosen bytes; an agent sends its own frames, over TLS in production.
-      generateMask: (mask: Buffer) => mask.fill(0),
-    });
-    this.ws = ws;
+    const handshake = new AbortController();
+    this.handshake = handshake;
     let failed = false;
     const fail = (err: Error): void => {
-      if (failed) return;
+      if (failed || this.stopped) return;
       failed = true;
-      ws.terminate();
       if (err instanceof FatalHandshakeError) {
         this.stopped = true;
         this.emit('fatal', err);
@@ -126,62 +121,58 @@ export class HubConnection extends EventEmitter {
       this.scheduleReconnect(err.message);
     };
 
-    ws.on('unexpected-response', (_req, res) => {
-      void readBody(res).then((body) => {
-        let message = `${res.statusCode} ${res.statusMessage ?? ''}`.trim();
-        try {
-          message = (JSON.parse(body) as { message?: string }).message ?? message;
-        } catch {
-          // not one of our JSON errors: the status line says enough
+    openWebSocket(this.opts.hubUrl + '/v1/connect', {
+      headers: {
+        'x-api-key': this.opts.apiKey,
+        'x-agent-id': this.opts.agentId,
+        'x-connect-protocol': String(PROTOCOL_VERSION),
+        'x-session-kind': this.opts.kind,
+      },
+      timeoutMs: HANDSHAKE_TIMEOUT_MS,
+      signal: handshake.signal,
+    }).then(
+      ({ socket, head }) => {
+        if (this.stopped) {
+          socket.destroy();
+          return;
         }
-        const status = res.statusCode ?? 0;
-        const code: ErrorCode = status === 401 ? ErrorCodes.UNAUTHORIZED : ErrorCodes.HUB_ERROR;
-        if (status === 401 || status === 404 || status === 426) {
-          fail(
-            new FatalHandshakeError(
-              code,
-              `the hub refused this agent: ${message}`,
-              'Sign in again with `connect up --api-key <key>`.',
-            ),
-          );
-        } else {
-          fail(new ConnectError(code, `the hub answered ${message}`));
+        this.socket = socket;
+        const mux = attachWebSocket(socket, head, { role: 'client', label: 'hub' });
+        this.current = mux;
+        this.attempt = 0;
+        mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));
+        mux.on('open', (req: OpenRequest) => {
+          if (this.opts.onOpen) this.opts.onOpen(req);
+          else req.reject(2, 'this process does not serve any service');
+        });
+        mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
+        mux.on('close', (reason: string) => {
+          if (this.current === mux) this.current = undefined;
+          for (const [rid, p] of this.pending) {
+            p.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the connection to the hub was lost'));
+            this.pending.delete(rid);
+          }
+          this.emit('disconnected', reason);
+          if (!failed && !this.stopped) {
+            failed = true;
+            this.scheduleReconnect(reason || 'connection closed');
+          }
+        });
+        this.emit('connected', mux);
+      },
+      (err: unknown) => {
+        if (err instanceof UpgradeRefusedError) {
+          fail(refusalError(err));
+          return;
         }
-      });
-    });
-    ws.on('error', (err) =>
-      fail(
-        new ConnectError(
-          ErrorCodes.HUB_UNREACHABLE,
-          `cannot reach the hub at ${this.opts.hubUrl}: ${describeNetworkError(err)}`,
-        ),
-      ),
+        fail(
+          new ConnectError(
+            ErrorCodes.HUB_UNREACHABLE,
+            `cannot reach the hub at ${this.opts.hubUrl}: ${describeNetworkError(err)}`,
+          ),
+        );
+      },
     );
-    ws.on('open', () => {
-      const mux = new MuxSession({ sink: createWebSocketSink(ws), role: 'client', label: 'hub' });
-      bindWebSocket(mux, ws);
-      this.current = mux;
-      this.attempt = 0;
-      mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));
-      mux.on('open', (req: OpenRequest) => {
-        if (this.opts.onOpen) this.opts.onOpen(req);
-        else req.reject(2, 'this process does not serve any service');
-      });
-      mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
-      mux.on('close', (reason: string) => {
-        if (this.current === mux) this.current = undefined;
-        for (const [rid, p] of this.pending) {
-          p.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the connection to the hub was lost'));
-          this.pending.delete(rid);
-        }
-        this.emit('disconnected', reason);
-        if (!failed && !this.stopped) {
-          failed = true;
-          this.scheduleReconnect(reason || 'connection closed');
-        }
-      });
-      this.emit('connected', mux);
-    });
   }
 
   private scheduleReconnect(reason: string): void {
@@ -261,7 +252,8 @@ export class HubConnection extends EventEmitter {
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.handshake?.abort();
     this.current?.close('agent stopping');
-    this.ws?.terminate();
+    this.socket?.destroy();
   }
 }

@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { MuxSession, type OpenRequest } from '../protocol/session.js';
-import { HEADER_SIZE, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
-import { bindWebSocket, createWebSocketSink } from '../protocol/ws-transport.js';
+import type { OpenRequest } from '../protocol/session.js';
+import { PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
+import { answerUpgrade } from '../protocol/ws-handshake.js';
+import { attachWebSocket } from '../protocol/ws-transport.js';
 import { verifyApiKey } from './api-keys.js';
 import type { Store } from './store/index.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
@@ -42,11 +43,6 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
  * and `proxy` never displace one another.
  */
 export class AgentGateway {
-  private readonly wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: MAX_FRAME_PAYLOAD + HEADER_SIZE,
-    perMessageDeflate: false,
-  });
   private readonly keySweep: NodeJS.Timeout;
 
   constructor(
@@ -89,8 +85,15 @@ export class AgentGateway {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     void this.authenticate(req, socket).then((auth) => {
-      if (!auth) return;
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, auth));
+      if (!auth || socket.destroyed) return;
+      const answer = answerUpgrade(req);
+      if ('error' in answer) {
+        refuse(socket, 400, 'BAD_REQUEST', answer.error);
+        return;
+      }
+      socket.write(answer.response);
+      // Node's HTTP server hands upgrades over as the net.Socket (tls.TLSSocket for a TLS hub) it accepted.
+      this.attach(socket as Socket, head, auth);
     });
   }
 
@@ -142,10 +145,9 @@ export class AgentGateway {
     }
   }
 
-  private attach(ws: WebSocket, auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>): void {
-    const mux = new MuxSession({ sink: createWebSocketSink(ws), role: 'server', label: auth.agentLabel });
+  private attach(socket: Socket, head: Buffer, auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>): void {
+    const mux = attachWebSocket(socket, head, { role: 'server', label: auth.agentLabel });
     const session: AgentSession = { ...auth, id: newId('sess'), connectedAt: new Date().toISOString(), mux };
-    bindWebSocket(mux, ws);
     this.registry.add(session);
     const log = this.log.child({ session: session.id, agent: session.agentId, kind: session.kind });
     log.info('agent session connected');
@@ -193,6 +195,5 @@ export class AgentGateway {
   closeAll(): void {
     clearInterval(this.keySweep);
     for (const session of this.registry.all()) session.mux.close('hub shutting down');
-    this.wss.close();
   }
 }

@@ -134,7 +134,12 @@ function header(size: number, type: FrameType, streamId: number): Buffer {
 // ---------------------------------------------------------------------------------------------------------------
 // Encoding
 
-/** DATA frame in one allocation: header + one copy of the payload (the only copy on the send path). */
+/** The 6-byte header of a DATA frame: the payload travels beside it in pieces (FrameSink.sendParts). */
+export function dataHeader(streamId: number): Buffer {
+  return header(0, FrameType.DATA, streamId);
+}
+
+/** DATA frame in one allocation: header + one copy of the payload. */
 export function encodeDataFrame(streamId: number, payload: Buffer): Buffer {
   const buf = header(payload.length, FrameType.DATA, streamId);
   payload.copy(buf, HEADER_SIZE);

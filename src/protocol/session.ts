@@ -42,6 +42,11 @@ import { MuxStream, type StreamHost } from './stream.js';
 /** How a session writes to its transport. */
 export interface FrameSink {
   send(frame: Buffer): void;
+  /**
+   * Optional: sends one frame given as its 6-byte header and its payload in pieces, keeping references to the
+   * pieces (not copies) until they are written. Without it the session joins them and calls send().
+   */
+  sendParts?(header: Buffer, parts: readonly Buffer[], payloadLength: number): void;
   /** Bytes queued in the transport and not yet written to the network. */
   bufferedAmount(): number;
   close(code: number, reason: string): void;
@@ -149,25 +154,59 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   // -------------------------------------------------------------------------------------------------------------
   // Public API
 
-  /** Feeds one incoming transport message. Never throws. */
+  /** Feeds one incoming transport message (one whole frame). Never throws. */
   receive(message: Buffer): void {
+    if (message.length < HEADER_SIZE) {
+      if (this.isClosed) return;
+      this.lastReceivedAt = Date.now();
+      try {
+        this.dispatch(decodeFrame(message), message); // decodeFrame reports the short frame
+      } catch (err) {
+        this.fail(err);
+      }
+      return;
+    }
+    this.receiveParts(
+      message.subarray(0, HEADER_SIZE),
+      [message.subarray(HEADER_SIZE)],
+      message.length - HEADER_SIZE,
+    );
+  }
+
+  /**
+   * Feeds one incoming frame given as its 6-byte header and its payload in pieces (views into the transport's
+   * reads; the session may keep them). Never throws.
+   *
+   * The data path: a well-formed DATA frame for a spliced stream (the hub) or an accepted stream (an agent) is
+   * handled on its header alone, with the checks decodeFrame makes for DATA, without joining the pieces. Every
+   * other frame is joined and decoded (they are small and rare).
+   */
+  receiveParts(header: Buffer, parts: Buffer[], payloadLength: number): void {
     if (this.isClosed) return;
     this.lastReceivedAt = Date.now();
-    // The hub's hot path: a well-formed DATA frame of a spliced stream is forwarded on its header alone, with
-    // the same checks decodeFrame makes for DATA, but without building a frame object and a payload view.
     if (
-      this.splices.size > 0 &&
-      message.length > HEADER_SIZE &&
-      message.length - HEADER_SIZE <= MAX_FRAME_PAYLOAD &&
-      message[0] === FrameType.DATA &&
-      message[1] === 0
+      header[0] === FrameType.DATA &&
+      header[1] === 0 &&
+      payloadLength > 0 &&
+      payloadLength <= MAX_FRAME_PAYLOAD
     ) {
-      const splice = this.splices.get(message.readUInt32BE(2));
+      const id = header.readUInt32BE(2);
+      const splice = this.splices.get(id);
       if (splice) {
-        splice.forward(this, message, FrameType.DATA);
+        splice.forwardParts(this, header, parts, payloadLength);
+        return;
+      }
+      const stream = this.streams.get(id);
+      if (stream && !this.pending.has(id)) {
+        try {
+          stream.onData(parts, payloadLength);
+        } catch (err) {
+          this.fail(err);
+        }
         return;
       }
     }
+    const message = Buffer.concat([header, ...parts], HEADER_SIZE + payloadLength);
     try {
       this.dispatch(decodeFrame(message), message);
     } catch (err) {
@@ -246,6 +285,13 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   sendNow(frame: Buffer): void {
     if (this.isClosed) return;
     this.sink.send(frame);
+  }
+
+  /** @internal A frame as header + payload pieces (DATA): passed on without joining where the sink allows. */
+  sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void {
+    if (this.isClosed) return;
+    if (this.sink.sendParts) this.sink.sendParts(header, parts, payloadLength);
+    else this.sink.send(Buffer.concat([header, ...parts], HEADER_SIZE + payloadLength));
   }
 
   /** @internal */
@@ -496,7 +542,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 function deliver(stream: MuxStream, frame: Frame): void {
   switch (frame.type) {
     case FrameType.DATA:
-      stream.onData(frame.payload);
+      stream.onData([frame.payload], frame.payload.length);
       return;
     case FrameType.WINDOW:
       stream.onWindow(frame.increment);

@@ -10,6 +10,7 @@ import { encodeFrame, FrameType, ResetCode, writeStreamId } from './frames.js';
 /** What a splice needs from each of its two sessions. Internal: implemented by MuxSession. */
 export interface SpliceHost {
   sendNow(frame: Buffer): void;
+  sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void;
   detachSplice(streamId: number): void;
 }
 
@@ -39,6 +40,14 @@ export class Splice {
       // Both directions finished: nothing but stray WINDOW frames can follow, and nobody needs them.
       if (this.finFromA && this.finFromB) this.finish();
     }
+  }
+
+  /** The data path: a DATA frame as its header and payload pieces, forwarded without joining them. */
+  forwardParts(from: SpliceHost, header: Buffer, parts: readonly Buffer[], payloadLength: number): void {
+    if (this.done) return;
+    const fromA = from === this.a;
+    writeStreamId(header, fromA ? this.bId : this.aId);
+    (fromA ? this.b : this.a).sendParts(header, parts, payloadLength);
   }
 
   /** `side`'s session closed: the agent on the other side gets RST SESSION_CLOSED. */

@@ -22,7 +22,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
-import { encodeDataFrame, encodeFrame, FrameType, MAX_U32, ResetCode, shortReason } from './frames.js';
+import { dataHeader, encodeFrame, FrameType, MAX_U32, ResetCode, shortReason } from './frames.js';
 
 export interface StreamReset {
   code: ResetCode;
@@ -36,6 +36,8 @@ export interface StreamHost {
   readonly maxDataChunk: number;
   /** Send a frame now, bypassing the DATA queues (WINDOW/FIN/RST/ACCEPT). */
   sendNow(frame: Buffer): void;
+  /** Send a frame given as its header and payload pieces (DATA), without joining them. */
+  sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void;
   /** The stream has something to send: schedule it in the round-robin and flush what the transport allows. */
   wake(stream: MuxStream): void;
   /** The stream reached 'closed': forget it. */
@@ -183,17 +185,30 @@ export class MuxStream extends EventEmitter {
     return (this.queued > 0 && this.credit > 0) || (this.queued === 0 && this.endRequested && !this.finSent);
   }
 
-  /** Sends one DATA chunk (bounded by credit and maxDataChunk), then the FIN if it was waiting for the queue. */
+  /**
+   * Sends one DATA frame of up to maxDataChunk bytes (and no more than the credit), made of as many queued writes
+   * as fit, without copying them; then the FIN if it was waiting for the queue.
+   */
   sendNextChunk(): void {
-    const head = this.queue[0];
-    if (head !== undefined && this.credit > 0) {
-      const n = Math.min(head.length, this.credit, this.host.maxDataChunk);
-      const frame = encodeDataFrame(this.id, n === head.length ? head : head.subarray(0, n));
-      if (n === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(n);
+    const limit = Math.min(this.credit, this.host.maxDataChunk);
+    if (this.queue.length > 0 && limit > 0) {
+      const parts: Buffer[] = [];
+      let n = 0;
+      while (n < limit && this.queue.length > 0) {
+        const head = this.queue[0]!;
+        const take = Math.min(head.length, limit - n);
+        if (take === head.length) {
+          parts.push(head);
+          this.queue.shift();
+        } else {
+          parts.push(head.subarray(0, take));
+          this.queue[0] = head.subarray(take);
+        }
+        n += take;
+      }
       this.queued -= n;
       this.credit -= n;
-      this.host.sendNow(frame);
+      this.host.sendParts(dataHeader(this.id), parts, n);
     }
     if (this.queued === 0) {
       if (this.endRequested && !this.finSent) this.sendFin();
@@ -207,23 +222,27 @@ export class MuxStream extends EventEmitter {
   // -------------------------------------------------------------------------------------------------------------
   // Called by the session when a frame for this stream arrives.
 
-  onData(payload: Buffer): void {
+  /** A DATA frame's payload, in one or more pieces (each becomes a 'data' event); `length` is their total. */
+  onData(parts: readonly Buffer[], length: number): void {
     if (this.isClosed) return;
     if (this.finReceived) {
       this.resetBySession(ResetCode.PROTOCOL, 'DATA after FIN');
       return;
     }
-    if (payload.length > this.receiveCredit) {
+    if (length > this.receiveCredit) {
       // Not buffered: a peer ignoring our window must not grow our memory.
       this.resetBySession(
         ResetCode.FLOW_CONTROL,
-        `peer sent ${payload.length} bytes with ${this.receiveCredit} bytes of window left`,
+        `peer sent ${length} bytes with ${this.receiveCredit} bytes of window left`,
       );
       return;
     }
-    this.receiveCredit -= payload.length;
-    this.unconsumed += payload.length;
-    this.emit('data', payload);
+    this.receiveCredit -= length;
+    this.unconsumed += length;
+    for (const part of parts) {
+      if (this.isClosed) return; // a listener reset the stream
+      if (part.length > 0) this.emit('data', part);
+    }
   }
 
   onWindow(increment: number): void {

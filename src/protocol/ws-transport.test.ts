@@ -1,19 +1,28 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { MAX_FRAME_SIZE } from './frames.js';
+import {
+  decodeFrame,
+  encodeDataFrame,
+  encodeFrame,
+  FrameType,
+  MAX_FRAME_SIZE,
+  type Frame,
+} from './frames.js';
 import type { MuxSession } from './session.js';
 import { bridgeSocket } from './socket-bridge.js';
-import { attachWebSocket, WS_SUBPROTOCOL } from './ws-transport.js';
+import { answerUpgrade, openWebSocket, UpgradeRefusedError } from './ws-handshake.js';
+import { attachWebSocket } from './ws-transport.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function listen(server: net.Server | WebSocketServer): Promise<number> {
+async function listen(server: net.Server | http.Server | WebSocketServer): Promise<number> {
   if (server instanceof WebSocketServer) {
     await once(server, 'listening');
     return (server.address() as net.AddressInfo).port;
@@ -22,6 +31,25 @@ async function listen(server: net.Server | WebSocketServer): Promise<number> {
   await once(server, 'listening');
   cleanups.push(() => new Promise((r) => server.close(r)));
   return (server.address() as net.AddressInfo).port;
+}
+
+/** An HTTP server that upgrades every request (as the hub's gateway does) and runs a server-role session on it. */
+async function upgradeServer(onSession: (session: MuxSession) => void): Promise<number> {
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  const sockets = new Set<net.Socket>();
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    sockets.add(socket);
+    const answer = answerUpgrade(req);
+    if ('error' in answer) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Length: ${answer.error.length}\r\n\r\n${answer.error}`);
+      return;
+    }
+    socket.write(answer.response);
+    onSession(attachWebSocket(socket, head, { role: 'server', label: 'hub' }));
+  });
+  const port = await listen(server);
+  cleanups.push(() => sockets.forEach((s) => s.destroy()));
+  return port;
 }
 
 /**
@@ -37,16 +65,9 @@ async function tunnel(
   });
   const targetPort = await listen(targetServer);
 
-  const wss = new WebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
-    maxPayload: MAX_FRAME_SIZE,
-    // The version check the hub does at the upgrade: no matching subprotocol, no session.
-    handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
-  });
   let hub: MuxSession | undefined;
-  wss.on('connection', (ws) => {
-    hub = attachWebSocket(ws, { role: 'server', label: 'hub' });
+  const wsPort = await upgradeServer((session) => {
+    hub = session;
     hub.on('open', (req: { accept(): ReturnType<MuxSession['openStream']> }) => {
       const stream = req.accept();
       const socket = net.connect({ port: targetPort, host: '127.0.0.1', allowHalfOpen: true });
@@ -54,15 +75,9 @@ async function tunnel(
       bridgeSocket(stream, socket);
     });
   });
-  const wsPort = await listen(wss);
-  cleanups.push(() => new Promise((r) => wss.close(r)));
 
-  const ws = new WebSocket(`ws://127.0.0.1:${wsPort}`, [WS_SUBPROTOCOL], {
-    perMessageDeflate: false,
-    maxPayload: MAX_FRAME_SIZE,
-  });
-  await once(ws, 'open');
-  const agent = attachWebSocket(ws, { role: 'client', label: 'agent' });
+  const { socket, head } = await openWebSocket(`ws://127.0.0.1:${wsPort}/`, { headers: {}, timeoutMs: 5000 });
+  const agent = attachWebSocket(socket, head, { role: 'client', label: 'agent' });
   cleanups.push(() => agent.close());
 
   const reach = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -137,20 +152,125 @@ describe('ws transport on real sockets', () => {
     expect(error?.code).toBe('ECONNRESET');
   });
 
-  it('closes the session with 1002 on a text message', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    const port = await listen(wss);
-    cleanups.push(() => new Promise((r) => wss.close(r)));
+  it('closes the session with 1003 on a text message from a standard WebSocket client', async () => {
     const errors: unknown[] = [];
-    wss.on('connection', (ws) => {
-      const session = attachWebSocket(ws, { role: 'server' });
-      session.on('error', (e) => errors.push(e));
-    });
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`);
+    const port = await upgradeServer((session) => session.on('error', (e) => errors.push(e)));
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     await once(ws, 'open');
     ws.send('not a frame');
     const [code] = (await once(ws, 'close')) as [number];
-    expect(code).toBe(1002);
+    expect(code).toBe(1003);
     expect(errors).toHaveLength(1);
+  });
+
+  it('closes the session with 1002 on a malformed frame, and the server keeps serving', async () => {
+    const errors: unknown[] = [];
+    const port = await upgradeServer((session) => session.on('error', (e) => errors.push(e)));
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await once(ws, 'open');
+    ws.send(Buffer.from([0xff, 0, 0, 0, 0, 1])); // unknown frame type
+    const [code] = (await once(ws, 'close')) as [number];
+    expect(code).toBe(1002);
+    const again = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await once(again, 'open');
+    again.close();
+    expect(errors).toHaveLength(1);
+  });
+
+  it('reads frames of a standard client (random masking keys, fragmented messages) byte exact', async () => {
+    const received: Buffer[] = [];
+    let ended!: () => void;
+    const done = new Promise<void>((r) => (ended = r));
+    await upgradeServer((session) =>
+      session.on('open', (req: { accept(): ReturnType<MuxSession['openStream']> }) => {
+        const stream = req.accept();
+        stream.on('data', (d: Buffer) => {
+          received.push(Buffer.from(d));
+          stream.consumed(d.length);
+        });
+        stream.on('end', ended);
+      }),
+    ).then(async (port) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+      await once(ws, 'open');
+      cleanups.push(() => ws.terminate());
+      ws.send(encodeFrame({ type: FrameType.OPEN, streamId: 1, window: 64 * 1024 * 1024, meta: {} }));
+      const sent: Buffer[] = [];
+      for (const size of [1, 125, 126, 127, 65_535, 65_536, 200_000, 1_000_000]) {
+        const payload = randomBytes(size);
+        sent.push(payload);
+        const frame = encodeDataFrame(1, payload);
+        if (size === 200_000) {
+          // One mux frame as three WebSocket fragments.
+          ws.send(frame.subarray(0, 3), { fin: false });
+          ws.send(frame.subarray(3, 100_000), { fin: false });
+          ws.send(frame.subarray(100_000), { fin: true });
+        } else {
+          ws.send(frame);
+        }
+      }
+      ws.send(encodeFrame({ type: FrameType.FIN, streamId: 1 }));
+      await done;
+      expect(sha(Buffer.concat(received))).toBe(sha(Buffer.concat(sent)));
+    });
+  });
+
+  it('writes frames a standard WebSocket server reads: masked, one mux frame per message', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: MAX_FRAME_SIZE });
+    const port = await listen(wss);
+    cleanups.push(() => new Promise((r) => wss.close(r)));
+    const frames: Frame[] = [];
+    let total = 0;
+    const payload = randomBytes(3_000_000);
+    const got = new Promise<void>((resolve, reject) =>
+      wss.on('connection', (ws) =>
+        ws.on('message', (data: Buffer) => {
+          try {
+            const frame = decodeFrame(data);
+            frames.push(frame);
+            if (frame.type === FrameType.DATA) total += frame.payload.length;
+            if (frame.type === FrameType.FIN) resolve();
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        }),
+      ),
+    );
+    const { socket, head } = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 5000 });
+    const agent = attachWebSocket(socket, head, { role: 'client', label: 'agent', initialWindow: 8_000_000 });
+    cleanups.push(() => agent.close());
+    const stream = agent.openStream({ service: 'x' });
+    stream.write(payload.subarray(0, 10));
+    stream.write(payload.subarray(10));
+    stream.end();
+    await got;
+    expect(total).toBe(payload.length);
+    expect(frames[0]).toMatchObject({ type: FrameType.OPEN, streamId: 1 });
+  });
+
+  it('reports a refused upgrade with its status and body', async () => {
+    const server = http.createServer((_req, res) => res.writeHead(401).end('{"message":"no"}'));
+    const port = await listen(server);
+    const err = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(UpgradeRefusedError);
+    expect(err).toMatchObject({ status: 401, body: '{"message":"no"}' });
+  });
+
+  it('refuses an upgrade without a valid Sec-WebSocket-Key', async () => {
+    const port = await upgradeServer(() => undefined);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({
+        port,
+        host: '127.0.0.1',
+        headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' },
+      });
+      req.on('response', resolve);
+      req.on('upgrade', () => reject(new Error('upgraded without a key')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.statusCode).toBe(400);
   });
 });

@@ -1,102 +1,172 @@
 /**
- * Runs a MuxSession over a `ws` WebSocket: one frame per binary message, no callback per send (a callback per
- * frame costs throughput; backpressure comes from bufferedAmount plus the socket's 'drain' instead).
+ * Runs a MuxSession over an upgraded WebSocket connection (a net.Socket or tls.TLSSocket after the handshake of
+ * ws-handshake.ts): one frame per binary WebSocket message, framed by ws-codec.ts.
  *
- * Integration notes:
- *  - Create the session once the WebSocket is OPEN: frames sent while it is not open are dropped.
- *  - Configure `maxPayload: MAX_FRAME_SIZE` on both ends, and leave permessage-deflate off (sends here pass
- *    compress: false anyway; tunnelled TCP is usually compressed or encrypted already).
- *  - Protocol version: the client offers WS_SUBPROTOCOL (`new WebSocket(url, [WS_SUBPROTOCOL])`) and the hub
- *    refuses the upgrade unless it is offered (`handleProtocols`, or checking `sec-websocket-protocol` in its
- *    upgrade handler), so mismatched versions fail at the handshake, before any frame is parsed.
+ * The data path copies nothing in user space: a received message reaches the session as views into the socket
+ * reads it arrived in, and a frame is written as a small header buffer plus the payload buffers it was given
+ * (`writev`). Backpressure: bufferedAmount is the socket's writableLength, and its 'drain' flushes the session.
+ *
+ * Roles: the agent is the WebSocket client (its frames carry a zero masking key), the hub the server.
  */
-import type { WebSocket } from 'ws';
-import { PROTOCOL_VERSION } from './frames.js';
+import type { Socket } from 'node:net';
+import { HEADER_SIZE, MAX_FRAME_SIZE } from './frames.js';
 import { MuxSession, type FrameSink, type MuxSessionOptions } from './session.js';
+import { closePayload, controlFrame, frameHeader, WsCloseCode, WsFrameReader, WsOpcode } from './ws-codec.js';
 
-/** WebSocket subprotocol naming the wire version, e.g. "private-connect.v1". */
-export const WS_SUBPROTOCOL = `private-connect.v${PROTOCOL_VERSION}`;
+/** Frames up to this size are written as one buffer (header copied in front): one write call, one syscall. */
+const COPY_BELOW = 1024;
+/** After our close frame, how long the peer has to close the TCP connection before we drop it. */
+const CLOSE_GRACE_MS = 5000;
 
-/** ws' readyState value for OPEN (the constant lives on the class, which we only import as a type). */
-const OPEN = 1;
-/** RFC 6455: a close reason is at most 123 bytes of UTF-8. ws throws beyond that. */
-const MAX_CLOSE_REASON_BYTES = 123;
+export class WebSocketTransport implements FrameSink {
+  private readonly masked: boolean;
+  private readonly reader: WsFrameReader;
+  private session: MuxSession | undefined;
+  private closeSent = false;
+  private peerClose: { code: number; reason: string } | undefined;
 
-/** The part of ws' private `_socket` (a net.Socket) we need: its 'drain' tells us the kernel took our bytes. */
-interface DrainSource {
-  on(event: 'drain', listener: () => void): unknown;
-  off(event: 'drain', listener: () => void): unknown;
+  constructor(
+    private readonly socket: Socket,
+    role: 'client' | 'server',
+  ) {
+    this.masked = role === 'client';
+    this.reader = new WsFrameReader(
+      {
+        onMessage: (parts, length) => this.onMessage(parts, length),
+        onPing: (payload) => {
+          if (!this.closeSent) this.socket.write(controlFrame(WsOpcode.PONG, payload, this.masked));
+        },
+        onPong: () => undefined,
+        onClose: (code, reason) => {
+          this.peerClose = { code, reason };
+          // Echo the close (RFC 6455 §5.5.1), then let the session go.
+          this.close(code === WsCloseCode.NO_STATUS ? WsCloseCode.NORMAL : code, '');
+          this.session?.close(`websocket closed (${code}${reason ? ` ${reason}` : ''})`);
+        },
+        onViolation: (message, closeCode) => {
+          this.close(closeCode, message);
+          this.session?.protocolError(`websocket: ${message}`);
+        },
+      },
+      { expectMasked: role === 'server', maxMessage: MAX_FRAME_SIZE },
+    );
+  }
+
+  /** Starts feeding `session` with what arrives; `head` holds bytes read past the handshake, if any. */
+  bind(session: MuxSession, head?: Buffer): void {
+    this.session = session;
+    const socket = this.socket;
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('drain', () => session.onTransportDrain());
+    // The peer finished its side without a close frame (or after one): finish ours.
+    socket.on('end', () => socket.end());
+    socket.on('close', () => {
+      const code = this.peerClose?.code ?? WsCloseCode.ABNORMAL;
+      const reason = this.peerClose?.reason ?? '';
+      session.close(`websocket closed (${code}${reason ? ` ${reason}` : ''})`);
+    });
+    // Stays attached for the socket's life: an unhandled 'error' would crash the process.
+    socket.on('error', (err: Error) => session.close(`websocket error: ${err.message}`));
+    if (head && head.length > 0) this.reader.push(head);
+  }
+
+  send(frame: Buffer): void {
+    if (this.closeSent || this.socket.destroyed) return;
+    if (frame.length <= COPY_BELOW) {
+      const [buf, at] = frameHeader(WsOpcode.BINARY, frame.length, this.masked, frame.length);
+      frame.copy(buf, at);
+      this.socket.write(buf);
+      return;
+    }
+    const [buf] = frameHeader(WsOpcode.BINARY, frame.length, this.masked, 0);
+    this.socket.cork();
+    this.socket.write(buf);
+    this.socket.write(frame);
+    this.socket.uncork();
+  }
+
+  sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void {
+    if (this.closeSent || this.socket.destroyed) return;
+    const length = HEADER_SIZE + payloadLength;
+    if (length <= COPY_BELOW) {
+      const [buf, at] = frameHeader(WsOpcode.BINARY, length, this.masked, length);
+      header.copy(buf, at, 0, HEADER_SIZE);
+      let offset = at + HEADER_SIZE;
+      for (const part of parts) offset += part.copy(buf, offset);
+      this.socket.write(buf);
+      return;
+    }
+    const [buf, at] = frameHeader(WsOpcode.BINARY, length, this.masked, HEADER_SIZE);
+    header.copy(buf, at, 0, HEADER_SIZE);
+    // Corked writes leave as one writev: the header and every part in a single syscall.
+    this.socket.cork();
+    this.socket.write(buf);
+    for (const part of parts) this.socket.write(part);
+    this.socket.uncork();
+  }
+
+  bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closeSent) return;
+    this.closeSent = true;
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (socket.writable) {
+      socket.write(controlFrame(WsOpcode.CLOSE, closePayload(code, reason), this.masked));
+      socket.end();
+    }
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  }
+
+  terminate(): void {
+    this.closeSent = true;
+    this.socket.destroy();
+  }
+
+  /** Splits the 6-byte frame header off the message's parts and hands the frame to the session. */
+  private onMessage(parts: Buffer[], length: number): void {
+    const session = this.session;
+    if (!session) return;
+    if (length < HEADER_SIZE) {
+      session.protocolError(`message of ${length} bytes is shorter than a frame header`);
+      return;
+    }
+    let header: Buffer;
+    const first = parts[0]!;
+    if (first.length >= HEADER_SIZE) {
+      header = first.subarray(0, HEADER_SIZE);
+      if (first.length === HEADER_SIZE) parts.shift();
+      else parts[0] = first.subarray(HEADER_SIZE);
+    } else {
+      // The header itself straddles two reads (rare): gather its 6 bytes.
+      header = Buffer.allocUnsafe(HEADER_SIZE);
+      let have = 0;
+      while (have < HEADER_SIZE) {
+        const part = parts[0]!;
+        const take = Math.min(HEADER_SIZE - have, part.length);
+        part.copy(header, have, 0, take);
+        have += take;
+        if (take === part.length) parts.shift();
+        else parts[0] = part.subarray(take);
+      }
+    }
+    session.receiveParts(header, parts, length - HEADER_SIZE);
+  }
 }
 
-function underlyingSocket(ws: WebSocket): DrainSource | undefined {
-  const socket = (ws as unknown as { _socket?: DrainSource | null })._socket;
-  return socket ?? undefined;
-}
-
-function closeReason(reason: string): string {
-  let text = reason;
-  while (Buffer.byteLength(text) > MAX_CLOSE_REASON_BYTES) text = text.slice(0, -1);
-  return text;
-}
-
-export function createWebSocketSink(ws: WebSocket): FrameSink {
-  return {
-    send(frame) {
-      if (ws.readyState === OPEN) ws.send(frame, { binary: true, compress: false });
-    },
-    bufferedAmount() {
-      return ws.bufferedAmount;
-    },
-    close(code, reason) {
-      if (ws.readyState === OPEN) ws.close(code, closeReason(reason));
-      else ws.terminate();
-    },
-    terminate() {
-      ws.terminate();
-    },
-  };
-}
-
-/** Feeds the WebSocket's messages, drains and close into `session`. */
-export function bindWebSocket(session: MuxSession, ws: WebSocket): void {
-  ws.binaryType = 'nodebuffer';
-
-  const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
-    if (!isBinary) session.protocolError('text WebSocket message (frames are binary)');
-    else if (!Buffer.isBuffer(data)) session.protocolError('unexpected WebSocket message representation');
-    else session.receive(data);
-  };
-  const onDrain = (): void => session.onTransportDrain();
-  let drainSource: DrainSource | undefined;
-  const attachDrain = (): void => {
-    drainSource = underlyingSocket(ws);
-    drainSource?.on('drain', onDrain);
-  };
-  const onClose = (code: number, reason: Buffer): void => {
-    detach();
-    session.close(`websocket closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`);
-  };
-  // ws emits 'close' after 'error'; the listener exists because an unhandled 'error' would crash the process.
-  const onError = (err: Error): void => {
-    session.close(`websocket error: ${err.message}`);
-  };
-  const detach = (): void => {
-    ws.off('message', onMessage);
-    ws.off('open', attachDrain);
-    ws.off('close', onClose);
-    drainSource?.off('drain', onDrain);
-  };
-
-  ws.on('message', onMessage);
-  ws.on('close', onClose);
-  ws.on('error', onError);
-  if (ws.readyState === OPEN) attachDrain();
-  else ws.once('open', attachDrain);
-}
-
-/** Convenience: a session on an OPEN `ws`, sink and bindings included. */
-export function attachWebSocket(ws: WebSocket, opts: Omit<MuxSessionOptions, 'sink'>): MuxSession {
-  const session = new MuxSession({ ...opts, sink: createWebSocketSink(ws) });
-  bindWebSocket(session, ws);
+/** A session on an upgraded socket, sink and bindings included. */
+export function attachWebSocket(
+  socket: Socket,
+  head: Buffer | undefined,
+  opts: Omit<MuxSessionOptions, 'sink'>,
+): MuxSession {
+  const transport = new WebSocketTransport(socket, opts.role);
+  const session = new MuxSession({ ...opts, sink: transport });
+  transport.bind(session, head);
   return session;
 }
