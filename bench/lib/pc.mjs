@@ -25,6 +25,8 @@ const HUB_NODE_FLAGS = [
   '--max-semi-space-size=2',
   '--optimize-for-size',
   '--initial-old-space-size=64',
+  '--expose-gc',
+  '--v8-pool-size=1',
   // Hub only, e.g. BENCH_HUB_FLAGS="--trace-gc" (its output is in the Proc's `out`).
   ...(process.env.BENCH_HUB_FLAGS ?? '').split(/\s+/).filter(Boolean),
 ];

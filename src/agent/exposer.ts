@@ -6,6 +6,7 @@ import type { HubConnection, LogFn } from './hub-connection.js';
 import type { Exposure } from '../config/exposures.js';
 import type { ServiceView } from './hub-api.js';
 import { messageOf } from '../util/errors.js';
+import { cachedLookup } from './lookup-cache.js';
 
 /**
  * Serves this agent's exposed services: registers each with the hub (again after every reconnect) and,
@@ -43,6 +44,7 @@ export class Exposer {
       port: exposure.targetPort,
       allowHalfOpen: true,
       noDelay: true,
+      lookup: cachedLookup,
     });
     // Bytes that arrive before the target accepts are buffered by the socket (bounded by the stream window).
     bridgeSocket(stream, socket);

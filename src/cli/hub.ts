@@ -6,6 +6,7 @@ import { paths, tildify } from '../config/paths.js';
 import { createLogger } from '../util/logger.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { parseListenPort, parsePortRange } from '../util/parse.js';
+import { collectGarbageWhenIdle } from '../util/idle-gc.js';
 import { action } from './run.js';
 import { line, ok, printJson, colour } from './output.js';
 
@@ -92,6 +93,7 @@ export function registerHubCommands(program: Command): void {
           line(`  Health:       ${hub.url}/health`);
           line(`  Create an API key: ${keysCmd}`);
           line(`  Sign in an agent:  connect up --hub ${hub.url} --api-key <key>`);
+          collectGarbageWhenIdle();
 
           let stopping = false;
           const stop = (signal: string): void => {
