@@ -135,10 +135,8 @@ export async function setupPc({ tls, targets }) {
       `expose ${name} (${tag})`,
       process.execPath,
       [...NODE_FLAGS, CLI, 'expose', name, String(target)],
-      {
-        env: cliEnv(homeA, extraEnv),
-        raiseNofile: true,
-      },
+      // Agents log to a file, as under `connect daemon`: the exposer prints two lines per connection.
+      { env: cliEnv(homeA, extraEnv), raiseNofile: true, logFile: true },
     );
     agents.push(expose);
     await expose.waitFor(/Tunnel port: (\d+)/);
@@ -147,7 +145,7 @@ export async function setupPc({ tls, targets }) {
       `reach ${name} (${tag})`,
       process.execPath,
       [...NODE_FLAGS, CLI, 'reach', name, String(wanted), '--exact'],
-      { env: cliEnv(homeB, extraEnv), raiseNofile: true },
+      { env: cliEnv(homeB, extraEnv), raiseNofile: true, logFile: true },
     );
     agents.push(reach);
     ports[name] = Number((await reach.waitFor(/→ localhost:(\d+)/))[1]);

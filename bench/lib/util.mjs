@@ -3,7 +3,7 @@
  * (by its own pid) by `stopAll()`, which run.mjs calls on exit, on errors and on SIGINT/SIGTERM.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,11 +31,16 @@ export class Proc {
    * @param {string} name for error messages
    * @param {string} cmd
    * @param {string[]} args
-   * @param {{ env?: NodeJS.ProcessEnv, raiseNofile?: boolean }} [opts]
+   * @param {{ env?: NodeJS.ProcessEnv, raiseNofile?: boolean, logFile?: boolean }} [opts] `logFile`: the
+   *   process writes its output to a file rather than to a pipe read by this process, as a daemon does. For the
+   *   agents: they log a line per connection, and reading those lines here would wake the measuring process on
+   *   every connection it times.
    */
   constructor(name, cmd, args, opts = {}) {
     this.name = name;
-    this.out = '';
+    this.captured = '';
+    /** @type {string | undefined} */
+    this.logPath = opts.logFile ? join(tempDir('pc-bench-log-'), 'output.log') : undefined;
     /** @type {(() => void)[]} */
     this.listeners = [];
     const quoted = [cmd, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
@@ -43,17 +48,22 @@ export class Proc {
     const [file, argv] = opts.raiseNofile
       ? ['bash', ['-c', `ulimit -n ${NOFILE} 2>/dev/null || true; exec ${quoted}`]]
       : [cmd, args];
-    this.child = spawn(file, argv, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const fd = this.logPath ? openSync(this.logPath, 'a') : undefined;
+    this.child = spawn(file, argv, {
+      env: opts.env ?? process.env,
+      stdio: fd === undefined ? ['pipe', 'pipe', 'pipe'] : ['pipe', fd, fd],
+    });
+    if (fd !== undefined) closeSync(fd);
     procs.add(this);
     const onData = (/** @type {Buffer} */ d) => {
-      this.out += d.toString();
-      if (this.out.length > 1_000_000) this.out = this.out.slice(-500_000);
+      this.captured += d.toString();
+      if (this.captured.length > 1_000_000) this.captured = this.captured.slice(-500_000);
       this.listeners.forEach((l) => l());
     };
-    this.child.stdout.on('data', onData);
-    this.child.stderr.on('data', onData);
+    this.child.stdout?.on('data', onData);
+    this.child.stderr?.on('data', onData);
     this.child.on('error', (err) => {
-      this.out += `\n[spawn error] ${err.message}`;
+      this.captured += `\n[spawn error] ${err.message}`;
     });
     this.exited = new Promise((resolve) =>
       this.child.on('exit', (code, signal) => {
@@ -62,6 +72,17 @@ export class Proc {
         resolve(code ?? signal);
       }),
     );
+  }
+
+  /** Everything the process printed so far (the last 1 MB of its log file with `logFile`). */
+  get out() {
+    if (!this.logPath) return this.captured;
+    try {
+      const text = readFileSync(this.logPath, 'utf8');
+      return text.slice(-1_000_000) + this.captured;
+    } catch {
+      return this.captured;
+    }
   }
 
   get pid() {
@@ -81,6 +102,7 @@ export class Proc {
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.listeners = this.listeners.filter((l) => l !== check);
       };
       const check = () => {
@@ -104,6 +126,8 @@ export class Proc {
         );
       }, timeoutMs);
       this.listeners.push(check);
+      // A log file has no 'data' events: look at it now and then.
+      const poll = this.logPath ? setInterval(check, 25) : undefined;
       check();
     });
   }

@@ -37,8 +37,6 @@ export class Exposer {
     }
     const stream = req.accept();
     const target = `${exposure.targetHost}:${exposure.targetPort}`;
-    // The daemon seed's log lines: one pair per connection, so an operator sees who dialled what.
-    this.log('info', `Dialing ${target} for connection ${req.streamId.toString(16).padStart(8, '0')}...`);
     const socket = tcpConnect({
       host: exposure.targetHost,
       port: exposure.targetPort,
@@ -46,11 +44,18 @@ export class Exposer {
       noDelay: true,
       lookup: cachedLookup,
     });
+    // The daemon seed's log lines: one pair per connection, so an operator sees who dialled what. Logged once
+    // the dial is under way, so that the log write is not on the new connection's critical path.
+    this.log('info', `Dialing ${target} for connection ${req.streamId.toString(16).padStart(8, '0')}...`);
     // Bytes that arrive before the target accepts are buffered by the socket (bounded by the stream window).
     bridgeSocket(stream, socket);
     socket.once('connect', () => {
-      stream.accept();
-      this.log('info', `[ok] Connected to ${target}`);
+      // After this 'connect' event's other listeners, one of which writes the bytes buffered while dialling:
+      // those go to the target first, the (informational) ACCEPT and the log line right after.
+      queueMicrotask(() => {
+        stream.accept();
+        this.log('info', `[ok] Connected to ${target}`);
+      });
     });
     socket.once('error', (err) =>
       this.log(
