@@ -3,12 +3,13 @@
  * machine, all on loopback. See bench/README.md for what each figure means and what limits it.
  *
  * Environment knobs (all optional):
- *   BENCH_RUNS=3            repetitions of each throughput/latency figure (the median is reported)
+ *   BENCH_RUNS=5            rounds: repetitions of each throughput/latency figure (the median is reported)
  *   BENCH_SECONDS=3         iperf3 duration per run
  *   BENCH_IDLE_STREAMS=10000
  *   BENCH_ONLY=direct,ssh,pc,pc-tls   paths to measure
  *   BENCH_NO_IPERF=1        use the built-in generator even where iperf3 is installed
  *   BENCH_NODE_FLAGS="..."  extra node flags for the hub and agents (e.g. --cpu-prof --cpu-prof-dir=DIR)
+ *   BENCH_HUB_FLAGS="..."   extra node flags for the hub only (e.g. --trace-gc)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, release } from 'node:os';
@@ -128,8 +129,9 @@ for (const [name, tls] of /** @type {const} */ ([
     ports: /** @type {any} */ (pc.ports),
   });
 }
-// Idle RSS: after sign-ins, registrations and one echo; before any load.
-await sleep(1500);
+// Idle RSS: after sign-ins, registrations and one echo; before any load; once the hub has been idle for a few
+// seconds (a hub started by `npm start` runs one full GC when its event loop goes idle: src/util/idle-gc.ts).
+await sleep(5000);
 for (const [name, pc] of Object.entries(pcs)) hubIdleRss[name] = rssOf(pc.hub.pid);
 
 // -------------------------------------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ for (const [name, pc] of Object.entries(pcs)) {
   const pid = pc.hub.pid;
   const m = /** @type {Record<string, any>} */ ({ idleRssStart: hubIdleRss[name] });
   memory[name] = m;
-  await sleep(1000);
+  await sleep(5000); // idle again after the load, as above
   m.idleRssAfterLoad = rssOf(pid);
 
   await attempt(`${name} stalled reader`, async () => {
