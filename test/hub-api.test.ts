@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startHub, type Hub } from '../src/hub/server.js';
@@ -261,6 +263,58 @@ describe('agent WebSocket endpoint', () => {
     ws.send(Buffer.from([0xff, 0, 0, 0, 0, 0, 1, 2, 3]));
     expect(await closed).toBe(1002);
     expect((await api('GET', '/health')).status).toBe(200);
+  });
+
+  /** Raw bytes on an upgraded connection: what the hub answers, up to its closing the socket. */
+  async function rawSession(request: string, after: Buffer): Promise<string> {
+    const { port } = new URL(hub.url);
+    const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
+    await once(socket, 'connect');
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (Buffer.concat(chunks).includes('\r\n\r\n') && after.length > 0) {
+        socket.write(after); // once the 101 is in
+        after = Buffer.alloc(0);
+      }
+    });
+    socket.write(request);
+    await once(socket, 'close');
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  const upgradeRequest = (headers: Record<string, string>): string =>
+    `GET /v1/connect HTTP/1.1\r\nHost: x\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('')}\r\n`;
+
+  it('closes with 1002 a session whose WebSocket framing is broken (an unmasked client frame) and stays up', async () => {
+    const answer = await rawSession(
+      upgradeRequest({
+        ...good(),
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      }),
+      Buffer.from([0x82, 0x06, 2, 0, 0, 0, 0, 1]), // a client frame without the mask bit
+    );
+    expect(answer).toContain('101 Switching Protocols');
+    expect(answer).toContain('Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    const frames = Buffer.from(answer.slice(answer.indexOf('\r\n\r\n') + 4), 'latin1');
+    const close = frames.indexOf(0x88); // our close frame follows the welcome message
+    expect(close).toBeGreaterThanOrEqual(0);
+    expect(frames.readUInt16BE(close + 2)).toBe(1002);
+    expect((await api('GET', '/health')).status).toBe(200);
+  });
+
+  it('refuses an authenticated upgrade that is not a valid WebSocket handshake with 400', async () => {
+    const answer = await rawSession(
+      upgradeRequest({ ...good(), Connection: 'Upgrade', Upgrade: 'websocket' }),
+      Buffer.alloc(0),
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 400 /);
+    expect(answer).toContain('Sec-WebSocket-Version');
   });
 });
 
