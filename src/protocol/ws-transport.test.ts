@@ -258,6 +258,33 @@ describe('ws transport on real sockets', () => {
     expect(err).toMatchObject({ status: 401, body: '{"message":"no"}' });
   });
 
+  it('gives up on a server that accepts the connection but never answers the upgrade', async () => {
+    const silent = net.createServer((socket) => socket.resume()); // reads, never answers
+    const port = await listen(silent);
+    const started = Date.now();
+    const err = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 300 }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toMatch(/no answer to the WebSocket upgrade within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('refuses a server whose 101 carries the wrong Sec-WebSocket-Accept', async () => {
+    const liar = net.createServer((socket) =>
+      socket.once('data', () =>
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n',
+        ),
+      ),
+    );
+    const port = await listen(liar);
+    const err = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 5000 }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toMatch(/wrong Sec-WebSocket-Accept/);
+  });
+
   it('refuses an upgrade without a valid Sec-WebSocket-Key', async () => {
     const port = await upgradeServer(() => undefined);
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
