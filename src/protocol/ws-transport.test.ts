@@ -14,7 +14,8 @@ import {
 } from './frames.js';
 import type { MuxSession } from './session.js';
 import { bridgeSocket } from './socket-bridge.js';
-import { answerUpgrade, openWebSocket, UpgradeRefusedError } from './ws-handshake.js';
+import { frameHeader, WsOpcode } from './ws-codec.js';
+import { acceptValue, answerUpgrade, openWebSocket, UpgradeRefusedError } from './ws-handshake.js';
 import { attachWebSocket } from './ws-transport.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -283,6 +284,33 @@ describe('ws transport on real sockets', () => {
       (e: unknown) => e,
     );
     expect((err as Error).message).toMatch(/wrong Sec-WebSocket-Accept/);
+  });
+
+  it('delivers frames that came in the same packet as the 101 to listeners attached after attachWebSocket', async () => {
+    const eager = net.createServer((socket) =>
+      socket.once('data', (request: Buffer) => {
+        const key = /sec-websocket-key: (\S+)/i.exec(request.toString())![1]!;
+        const control = encodeFrame({ type: FrameType.CONTROL, streamId: 0, msg: { op: 'hello' } });
+        const [header] = frameHeader(WsOpcode.BINARY, control.length, false, 0);
+        socket.write(
+          Buffer.concat([
+            Buffer.from(
+              'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+                `Sec-WebSocket-Accept: ${acceptValue(key)}\r\n\r\n`,
+            ),
+            header,
+            control,
+          ]),
+        );
+      }),
+    );
+    const port = await listen(eager);
+    const { socket, head } = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 5000 });
+    expect(head.length).toBeGreaterThan(0); // the frame really rode with the 101
+    const agent = attachWebSocket(socket, head, { role: 'client', label: 'agent' });
+    cleanups.push(() => agent.close());
+    const [msg] = (await once(agent, 'control')) as [Record<string, unknown>];
+    expect(msg).toEqual({ op: 'hello' });
   });
 
   it('refuses an upgrade without a valid Sec-WebSocket-Key', async () => {

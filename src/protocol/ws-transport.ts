@@ -56,6 +56,10 @@ export class WebSocketTransport implements FrameSink {
   bind(session: MuxSession, head?: Buffer): void {
     this.session = session;
     const socket = this.socket;
+    // Parsed on the next tick, so that whoever created the session has attached its listeners first (the hub may
+    // send its first frames in the same packet as its 101). Queued before the 'data' listener below resumes the
+    // socket, so these bytes still come first.
+    if (head && head.length > 0) process.nextTick(() => this.reader.push(head));
     socket.setNoDelay(true);
     socket.setTimeout(0);
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
@@ -69,7 +73,6 @@ export class WebSocketTransport implements FrameSink {
     });
     // Stays attached for the socket's life: an unhandled 'error' would crash the process.
     socket.on('error', (err: Error) => session.close(`websocket error: ${err.message}`));
-    if (head && head.length > 0) this.reader.push(head);
   }
 
   send(frame: Buffer): void {
