@@ -211,6 +211,30 @@ describe('connect up in the foreground', () => {
 });
 
 describe('bad flags', () => {
+  // Each refused before it needs a hub or a sign-in: one line, exit 1, nothing started or written.
+  it.each([
+    [['proxy', 'start', '--port', 'abc'], /invalid proxy port 'abc'/],
+    [['proxy', 'start', '--port', '70000'], /invalid proxy port '70000'/],
+    [['reach', 'db', '70000'], /invalid local port '70000'/],
+    [['expose', 'db', '99999'], /invalid port '99999'/],
+    [['expose', 'db', '5432', '--protocol', 'bogus'], /invalid --protocol 'bogus'/],
+    [['expose', '5432'], /name the service: connect expose 5432 --name <name>/],
+    [['daemon', 'logs', '-n', 'abc'], /invalid --lines 'abc'/],
+    [['daemon', 'logs', '-n', '0'], /invalid --lines '0'/],
+    [['dev', '-f', '/nonexistent/pconnect.yml'], /pconnect\.yml does not exist/],
+    [['up', '--config', '/nonexistent/pconnect.yml'], /pconnect\.yml does not exist/],
+    [['discover', '--ports', '0'], /invalid --ports entry '0'/],
+  ])('refuses %j with one line', async (args, pattern) => {
+    expectCleanFailure(await runCli(args, { home: tempDir('pc-flags-') }), pattern);
+  });
+
+  it('reports malformed YAML given to up --config with its line and column', async () => {
+    const home = tempDir('pc-flags-');
+    const file = join(home, 'bad.yml');
+    writeFileSync(file, 'hub: http://x\nexpose:\n  - name: a\n    port: [1,\n');
+    expectCleanFailure(await runCli(['up', '--config', file], { home }), /bad\.yml:5:1: /);
+  });
+
   it('rejects bad ports and ranges for hub start with one line', async () => {
     const home = tempDir('pc-flags-');
     expectCleanFailure(await runCli(['hub', 'start', '--port', 'abc'], { home }), /invalid --port 'abc'/);

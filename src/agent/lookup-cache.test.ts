@@ -28,11 +28,13 @@ describe('cachedLookup', () => {
     expect(net.isIP(address)).toBe(family);
   });
 
-  it('passes a resolver failure on', async () => {
+  it('passes a resolver failure on and never caches it', async () => {
     const a = await lookupAll('no-such-host.invalid');
     const b = await lookupAll('no-such-host.invalid');
     expect(a.err?.code).toMatch(/ENOTFOUND|EAI_AGAIN/);
     expect(b.err).not.toBeNull();
+    // A cached answer is the very same array (see above): a failure is asked for again each time.
+    expect(b.addresses).not.toBe(a.addresses);
   });
 
   it('works as net.connect lookup', async () => {
