@@ -18,7 +18,6 @@ const key = (name: string): string => name.toLowerCase();
 
 export class Exposer {
   private readonly exposures = new Map<string, Exposure>();
-  private readonly views = new Map<string, ServiceView>();
 
   constructor(
     private readonly conn: HubConnection,
@@ -69,10 +68,6 @@ export class Exposer {
     return [...this.exposures.values()];
   }
 
-  view(name: string): ServiceView | undefined {
-    return this.views.get(key(name));
-  }
-
   /** Adds an exposure and registers it now if connected (errors propagate), else on the next connect. */
   async add(exposure: Exposure): Promise<ServiceView | undefined> {
     this.exposures.set(key(exposure.name), exposure);
@@ -88,7 +83,6 @@ export class Exposer {
   /** Stops serving; `remove` also deletes the service at the hub (frees its tunnel port). */
   async remove(name: string, remove: boolean): Promise<void> {
     this.exposures.delete(key(name));
-    this.views.delete(key(name));
     if (this.conn.session) await this.conn.request({ op: 'unexpose', name, remove }).catch(() => undefined);
   }
 
@@ -100,9 +94,7 @@ export class Exposer {
       targetPort: exposure.targetPort,
       protocol: exposure.protocol,
     });
-    const view = reply.service as ServiceView;
-    this.views.set(key(exposure.name), view);
-    return view;
+    return reply.service as ServiceView;
   }
 
   private async registerAll(): Promise<void> {

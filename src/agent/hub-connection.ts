@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MuxSession, OpenRequest } from '../protocol/session.js';
-import { PROTOCOL_VERSION } from '../protocol/frames.js';
+import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
 import { openWebSocket, UpgradeRefusedError } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
@@ -121,12 +121,12 @@ export class HubConnection extends EventEmitter {
       this.scheduleReconnect(err.message);
     };
 
-    openWebSocket(this.opts.hubUrl + '/v1/connect', {
+    openWebSocket(this.opts.hubUrl + CONNECT_PATH, {
       headers: {
-        'x-api-key': this.opts.apiKey,
-        'x-agent-id': this.opts.agentId,
-        'x-connect-protocol': String(PROTOCOL_VERSION),
-        'x-session-kind': this.opts.kind,
+        [AgentHeaders.apiKey]: this.opts.apiKey,
+        [AgentHeaders.agentId]: this.opts.agentId,
+        [AgentHeaders.protocol]: String(PROTOCOL_VERSION),
+        [AgentHeaders.kind]: this.opts.kind,
       },
       timeoutMs: HANDSHAKE_TIMEOUT_MS,
       signal: handshake.signal,
@@ -143,7 +143,7 @@ export class HubConnection extends EventEmitter {
         mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));
         mux.on('open', (req: OpenRequest) => {
           if (this.opts.onOpen) this.opts.onOpen(req);
-          else req.reject(2, 'this process does not serve any service');
+          else req.reject(ResetCode.NO_SERVICE, 'this process does not serve any service');
         });
         mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
         mux.on('close', (reason: string) => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -28,7 +29,6 @@ interface DaemonFlags {
 }
 
 const SEPARATOR = '─'.repeat(56);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function registerDaemon(program: Command): void {
   program

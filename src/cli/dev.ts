@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadCredentials, requireCredentials } from '../config/credentials.js';
+import { requireCredentials } from '../config/credentials.js';
 import { displayPath, findConfig, loadConfig, renderConfig } from '../config/pconnect.js';
 import { writeFileAtomic } from '../config/atomic-file.js';
 import { HubApi } from '../agent/hub-api.js';
@@ -126,7 +126,7 @@ async function init(flags: DevFlags): Promise<void> {
       'Overwrite it with --force, or edit it by hand.',
     );
   }
-  const credentials = loadCredentials() ?? requireCredentials();
+  const credentials = requireCredentials();
   const services = (await new HubApi(credentials.hubUrl, credentials.apiKey).services()).sort((a, b) =>
     a.name.localeCompare(b.name),
   );

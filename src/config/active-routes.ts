@@ -38,7 +38,7 @@ export function loadActiveRoutes(): ActiveRoute[] {
 async function update(change: (routes: ActiveRoute[]) => ActiveRoute[]): Promise<void> {
   const file = paths.activeRoutes();
   await withFileLock(file, () => {
-    const routes = change(parse(readFileIfExists(file)).filter((r) => isAlive(r.pid)));
+    const routes = change(loadActiveRoutes());
     writeJsonAtomic(file, routes, 0o600);
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { home, paths } from '../config/paths.js';
@@ -12,8 +13,6 @@ export const START_WAIT_MS = 3000;
 export const STOP_WAIT_MS = 5000;
 
 export type StartResult = { ok: true; record: DaemonRecord } | { ok: false; reason: string };
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the agent detached from the terminal: `node <main.js> up --hub URL`, stdout and stderr appended to

@@ -106,11 +106,10 @@ export class SystemdService {
   }
 
   uninstall(): void {
-    if (this.unavailableReason() === undefined) {
-      this.run('systemctl', ['--user', 'disable', '--now', SYSTEMD_UNIT_NAME]);
-    }
+    const managerRunning = this.unavailableReason() === undefined; // one systemctl query, not two
+    if (managerRunning) this.run('systemctl', ['--user', 'disable', '--now', SYSTEMD_UNIT_NAME]);
     unlinkSync(this.unitPath);
-    if (this.unavailableReason() === undefined) this.run('systemctl', ['--user', 'daemon-reload']);
+    if (managerRunning) this.run('systemctl', ['--user', 'daemon-reload']);
   }
 
   start(): void {

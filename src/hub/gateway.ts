@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { OpenRequest } from '../protocol/session.js';
-import { PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
+import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
 import { answerUpgrade } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { verifyApiKey } from './api-keys.js';
@@ -14,19 +14,8 @@ import { handleControl } from './control.js';
 import { newId } from '../util/ids.js';
 import { messageOf } from '../util/errors.js';
 
-/** Path of the agents' WebSocket endpoint. */
-export const CONNECT_PATH = '/v1/connect';
-
 /** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
 export const KEY_CHECK_MS = 30_000;
-
-/** Headers an agent sends on the upgrade request. */
-export const AgentHeaders = {
-  apiKey: 'x-api-key',
-  agentId: 'x-agent-id',
-  protocol: 'x-connect-protocol',
-  kind: 'x-session-kind',
-} as const;
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ statusCode: status, code, message });

@@ -39,11 +39,23 @@ import { ConnectError, ErrorCodes } from '../util/errors.js';
 
 /** Bumped on any incompatible wire change. The hub checks it at the WebSocket upgrade (see ws-transport.ts). */
 export const PROTOCOL_VERSION = 1;
+
+/** Path of the agents' WebSocket endpoint. */
+export const CONNECT_PATH = '/v1/connect';
+
+/** Headers an agent sends on the upgrade request. */
+export const AgentHeaders = {
+  apiKey: 'x-api-key',
+  agentId: 'x-agent-id',
+  protocol: 'x-connect-protocol',
+  kind: 'x-session-kind',
+} as const;
+
 /** [type u8][flags u8][streamId u32 BE] */
 export const HEADER_SIZE = 6;
 /** A receiver rejects a frame whose payload is larger than this. */
 export const MAX_FRAME_PAYLOAD = 1024 * 1024;
-/** Largest WebSocket message a peer may send: configure the ws `maxPayload` with this. */
+/** Largest WebSocket message a peer may send (the transport's reader refuses larger ones with 1009). */
 export const MAX_FRAME_SIZE = HEADER_SIZE + MAX_FRAME_PAYLOAD;
 /** A sender splits DATA at this size so one bulk stream cannot hog the link for long between other streams' turns. */
 export const DEFAULT_MAX_DATA_CHUNK = 128 * 1024;

@@ -31,6 +31,7 @@ import {
   MAX_U32,
   PING_PAYLOAD_SIZE,
   readFrameType,
+  readStreamId,
   ResetCode,
   shortReason,
   type Frame,
@@ -159,11 +160,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (message.length < HEADER_SIZE) {
       if (this.isClosed) return;
       this.lastReceivedAt = Date.now();
-      try {
-        this.dispatch(decodeFrame(message), message); // decodeFrame reports the short frame
-      } catch (err) {
-        this.fail(err);
-      }
+      this.decodeAndDispatch(message); // decodeFrame reports the short frame
       return;
     }
     this.receiveParts(
@@ -190,7 +187,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       payloadLength > 0 &&
       payloadLength <= MAX_FRAME_PAYLOAD
     ) {
-      const id = header.readUInt32BE(2);
+      const id = readStreamId(header);
       const splice = this.splices.get(id);
       if (splice) {
         splice.forwardParts(this, header, parts, payloadLength);
@@ -206,12 +203,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
         return;
       }
     }
-    const message = Buffer.concat([header, ...parts], HEADER_SIZE + payloadLength);
-    try {
-      this.dispatch(decodeFrame(message), message);
-    } catch (err) {
-      this.fail(err);
-    }
+    this.decodeAndDispatch(Buffer.concat([header, ...parts], HEADER_SIZE + payloadLength));
   }
 
   /** Opens a stream; the caller may write at once (send credit = our initialWindow, see top of file). */
@@ -323,6 +315,15 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   // -------------------------------------------------------------------------------------------------------------
   // Receiving
+
+  /** The general path: decode the whole frame and route it; a malformed frame (or a throwing listener) fails. */
+  private decodeAndDispatch(message: Buffer): void {
+    try {
+      this.dispatch(decodeFrame(message), message);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
 
   private dispatch(frame: Frame, message: Buffer): void {
     switch (frame.type) {

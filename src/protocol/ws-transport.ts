@@ -75,19 +75,9 @@ export class WebSocketTransport implements FrameSink {
     socket.on('error', (err: Error) => session.close(`websocket error: ${err.message}`));
   }
 
+  /** A whole encoded frame (every frame is at least its 6-byte header): sent as header + payload. */
   send(frame: Buffer): void {
-    if (this.closeSent || this.socket.destroyed) return;
-    if (frame.length <= COPY_BELOW) {
-      const [buf, at] = frameHeader(WsOpcode.BINARY, frame.length, this.masked, frame.length);
-      frame.copy(buf, at);
-      this.socket.write(buf);
-      return;
-    }
-    const [buf] = frameHeader(WsOpcode.BINARY, frame.length, this.masked, 0);
-    this.socket.cork();
-    this.socket.write(buf);
-    this.socket.write(frame);
-    this.socket.uncork();
+    this.sendParts(frame.subarray(0, HEADER_SIZE), [frame.subarray(HEADER_SIZE)], frame.length - HEADER_SIZE);
   }
 
   sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void {

@@ -30,7 +30,6 @@ export class UpstreamError extends Error {
 
 export class MuxDuplex extends Duplex {
   private unreported = 0;
-  private timeoutMs = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Mirrors net.Socket: node:http's agent reads it to decide whether to re-arm the idle timeout. */
   timeout = 0;
@@ -126,7 +125,6 @@ export class MuxDuplex extends Duplex {
 
   /** Idle timeout like net.Socket's: 'timeout' after `ms` without reads or writes (0 disables). */
   setTimeout(ms: number, callback?: () => void): this {
-    this.timeoutMs = ms;
     this.timeout = ms;
     if (callback) {
       if (ms === 0) this.off('timeout', callback);
@@ -146,8 +144,8 @@ export class MuxDuplex extends Duplex {
 
   private touch(): void {
     this.clearTimer();
-    if (this.timeoutMs > 0 && !this.destroyed) {
-      this.timer = setTimeout(() => this.emit('timeout'), this.timeoutMs);
+    if (this.timeout > 0 && !this.destroyed) {
+      this.timer = setTimeout(() => this.emit('timeout'), this.timeout);
       this.timer.unref();
     }
   }
