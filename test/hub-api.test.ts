@@ -221,6 +221,18 @@ describe('agent WebSocket endpoint', () => {
     s3?.close();
   });
 
+  it("HubConnection.start fails for good on a refused key (no retry loop) with the hub's reason", async () => {
+    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.revoked, agentId: agentA, kind: 'test' });
+    try {
+      await expect(conn.start()).rejects.toThrow(
+        /the hub refused this agent: missing, invalid or revoked API key/,
+      );
+      expect(conn.session).toBeUndefined();
+    } finally {
+      conn.stop();
+    }
+  });
+
   it('resets a stream to an unknown service when the store fails, and stays up', async () => {
     const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
     await conn.start(true);
