@@ -158,7 +158,8 @@ export class AgentGateway {
       const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
       const server = this.registry.serverOf(session.workspaceId, name);
       if (!server) {
-        void this.services.get(session.workspaceId, name).then(
+        // Only whether the service exists matters here: one query, not the full view (which adds its agent).
+        void this.store.findServiceByName(session.workspaceId, name).then(
           (known) => {
             if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
             else req.reject(ResetCode.NO_SERVICE, `no service named '${name}' in this workspace`);

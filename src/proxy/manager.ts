@@ -8,7 +8,7 @@
  * the background proxy's output, rotated to proxy.log.1 past 5 MB.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, unlinkSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import { loadCredentials } from '../config/credentials.js';
 import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
 import { isAlive, isOurProcess, startTimeOf } from '../config/process-check.js';
 import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { openLogForAppend, rotateLogIfNeeded, tailLines } from '../daemon/log-file.js';
 import { ProxyServer, type ProxyInfo } from './server.js';
 
 const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
@@ -179,18 +180,6 @@ export async function runProxy(port: number, log: LogFn): Promise<RunningProxy> 
   };
 }
 
-function rotateLog(file: string): void {
-  try {
-    if (statSync(file).size > LOG_ROTATE_BYTES) renameSync(file, `${file}.1`);
-  } catch {
-    // no log yet
-  }
-}
-
-function logTail(file: string, lines = 5): string {
-  return (readFileIfExists(file) ?? '').trim().split('\n').slice(-lines).join('\n');
-}
-
 /**
  * Starts `connect proxy start --foreground` detached, its output appended to ~/.connect/proxy.log, and returns once
  * it answers. An already running proxy is returned as is.
@@ -209,9 +198,9 @@ export async function startProxyInBackground(
     );
   }
   const log = paths.proxyLog();
-  mkdirSync(connectDir(), { recursive: true, mode: 0o700 });
-  rotateLog(log);
-  const fd = openSync(log, 'a', 0o600);
+  // The daemon's log helpers, keeping one old generation (proxy.log.1).
+  rotateLogIfNeeded(log, { maxBytes: LOG_ROTATE_BYTES, keep: 1 });
+  const fd = openLogForAppend(log);
   const child = spawn(
     process.execPath,
     [cliEntryPoint(), 'proxy', 'start', '--foreground', '--port', String(port)],
@@ -230,9 +219,7 @@ export async function startProxyInBackground(
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     if (exited !== undefined) {
-      const tail = logTail(log)
-        .split('\n')
-        .filter((l) => l.includes('[x]'));
+      const tail = tailLines(log, 5).filter((l) => l.includes('[x]'));
       throw new ConnectError(
         ErrorCodes.INTERNAL,
         `the proxy exited at start (code ${exited})${tail.length ? `: ${tail.join(' ').replace(/^.*\[x\]\s*/, '')}` : ''}`,

@@ -19,12 +19,12 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerRespon
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import type { HubApi, ServiceView } from '../agent/hub-api.js';
 import type { HubConnection, LogFn } from '../agent/hub-connection.js';
 import { openServiceStream } from '../agent/reacher.js';
 import { loadActiveRoutes, type ActiveRoute } from '../config/active-routes.js';
-import { connectDir } from '../config/paths.js';
+import { connectDir, paths } from '../config/paths.js';
 import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
 import { VERSION } from '../version.js';
 import { MuxDuplex, UpstreamError } from './mux-duplex.js';
@@ -105,6 +105,8 @@ export class ProxyServer {
   private routes: RouteTable = new Map();
   private hubServices: ServiceView[] = [];
   private activeRoutes: ActiveRoute[] = [];
+  /** Identity (inode, size, mtime) of the routes file when it was last read. */
+  private activeRoutesVersion = '';
   private readonly servers: http.Server[] = [];
   private watcher: FSWatcher | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -191,6 +193,7 @@ export class ProxyServer {
 
   private reloadLocal(rebuild: boolean): void {
     try {
+      this.activeRoutesVersion = routesFileVersion();
       this.activeRoutes = loadActiveRoutes();
     } catch (err) {
       this.opts.log('warn', `Cannot read active routes: ${messageOf(err)}`);
@@ -259,7 +262,9 @@ export class ProxyServer {
   private async resolve(name: string): Promise<RouteTarget | undefined> {
     const hit = this.routes.get(name);
     if (hit) return hit;
-    this.reloadLocal(true);
+    // A route added since the last read (a `reach` that just started): re-read only when the file changed, so
+    // requests for unknown names cost a stat, not a read and a liveness check per route.
+    if (routesFileVersion() !== this.activeRoutesVersion) this.reloadLocal(true);
     if (!this.routes.has(name) && Date.now() - this.lastHubRefresh > MISS_REFRESH_MS) await this.refreshHub();
     return this.routes.get(name);
   }
@@ -596,5 +601,15 @@ export class ProxyServer {
         service: name,
       },
     };
+  }
+}
+
+/** Changes whenever the active-routes file is rewritten (atomically, by rename: a new inode). */
+function routesFileVersion(): string {
+  try {
+    const st = statSync(paths.activeRoutes());
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'absent';
   }
 }
