@@ -7,6 +7,7 @@ import { createLogger } from '../util/logger.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
+import { DEFAULT_HUB_LIMITS, hubLimits, type HubLimits } from '../hub/limits.js';
 import { action } from './run.js';
 import { line, ok, printJson, colour } from './output.js';
 
@@ -32,6 +33,56 @@ async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>)
 
 const WORKSPACE_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
+/** `--limit` names: the HubLimits keys in kebab case (sessionsPerKey → sessions-per-key). */
+const LIMIT_NAMES = new Map(
+  (Object.keys(DEFAULT_HUB_LIMITS) as (keyof HubLimits)[]).map((key) => [
+    key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+    key,
+  ]),
+);
+/** Longest delay a timer takes (node fires a longer one at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `--limit name=value` flags (repeatable; the last one of a name wins) over the defaults of src/hub/limits.ts. */
+export function parseLimitFlags(specs: readonly string[]): { limits: HubLimits; given: string[] } {
+  const overrides: Partial<HubLimits> = {};
+  const given = new Map<string, number>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq < 0) {
+      throw new ConnectError(
+        ErrorCodes.BAD_INPUT,
+        `invalid --limit '${spec}': use name=value, e.g. --limit sessions-per-key=64`,
+      );
+    }
+    const name = spec.slice(0, eq).trim();
+    const text = spec.slice(eq + 1).trim();
+    const key = LIMIT_NAMES.get(name);
+    if (!key) {
+      throw new ConnectError(
+        ErrorCodes.BAD_INPUT,
+        `unknown --limit '${name}': use one of ${[...LIMIT_NAMES.keys()].join(', ')}`,
+      );
+    }
+    const value = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new ConnectError(
+        ErrorCodes.BAD_INPUT,
+        `--limit ${name} must be a positive integer, got '${text}'`,
+      );
+    }
+    if (key.endsWith('Ms') && value > MAX_TIMER_MS) {
+      throw new ConnectError(
+        ErrorCodes.BAD_INPUT,
+        `--limit ${name} must be at most ${MAX_TIMER_MS} (milliseconds), got ${value}`,
+      );
+    }
+    overrides[key] = value;
+    given.set(name, value);
+  }
+  return { limits: hubLimits(overrides), given: [...given].map(([name, value]) => `${name}=${value}`) };
+}
+
 export function registerHubCommands(program: Command): void {
   const hub = program.command('hub').description('Run and administer a hub');
 
@@ -46,6 +97,11 @@ export function registerHubCommands(program: Command): void {
     .option('--tunnel-ports <range>', 'range of tunnel ports to allocate from', '23000-23999')
     .option('--tls-cert <file>', 'serve HTTPS and wss:// with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
+    .option(
+      '--limit <name=value>',
+      `change one of the hub's limits (repeatable): ${[...LIMIT_NAMES.keys()].join(', ')}`,
+      (spec: string, previous: string[] = []) => [...previous, spec],
+    )
     .action(
       action(
         async (
@@ -56,9 +112,11 @@ export function registerHubCommands(program: Command): void {
             tunnelPorts: string;
             tlsCert?: string;
             tlsKey?: string;
+            limit?: string[];
           },
         ) => {
           const port = parseListenPort(opts.port, '--port');
+          const { limits, given } = parseLimitFlags(opts.limit ?? []);
           const tunnelPorts = parsePortRange(opts.tunnelPorts, '--tunnel-ports');
           if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) {
             throw new ConnectError(ErrorCodes.BAD_INPUT, '--tls-cert and --tls-key must be given together');
@@ -68,6 +126,7 @@ export function registerHubCommands(program: Command): void {
           const logger = createLogger('hub');
           // Loaded here so that `hub keys …` does not load the web framework.
           const { startHub } = await import('../hub/server.js');
+          const { installCrashGuards } = await import('../hub/crash-guard.js');
           const hub = await startHub({
             host: opts.host,
             port,
@@ -79,6 +138,7 @@ export function registerHubCommands(program: Command): void {
               opts.tlsCert && opts.tlsKey
                 ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
                 : undefined,
+            limits,
             logger,
           });
           // Name the store only when `keys create` would not find it by default.
@@ -87,9 +147,12 @@ export function registerHubCommands(program: Command): void {
             : dataDir === dataDirOf({})
               ? 'connect hub keys create'
               : `connect hub keys create --data-dir ${tildify(dataDir)}`;
+          // Only once the hub runs: a failure to start must still exit with its one-line error.
+          installCrashGuards(logger);
           line(`🚀 Private Connect hub listening on ${hub.url}`);
           line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
           line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
+          if (given.length > 0) line(`  Limits:       ${given.join(' ')} (others: defaults)`);
           line(`  Health:       ${hub.url}/health`);
           line(`  Create an API key: ${keysCmd}`);
           line(`  Sign in an agent:  connect up --hub ${hub.url} --api-key <key>`);

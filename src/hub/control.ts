@@ -2,15 +2,22 @@ import type { Logger } from 'pino';
 import type { AgentSession } from './registry.js';
 import type { ServiceManager } from './services.js';
 import { isConnectError, messageOf } from '../util/errors.js';
-import { parseServiceName } from '../util/parse.js';
+import { echoInput, parseServiceName } from '../util/parse.js';
 import type { ServiceProtocol } from './store/index.js';
 
 const PROTOCOLS: readonly ServiceProtocol[] = ['tcp', 'http', 'https'];
 
 type Reply = Record<string, unknown>;
 
-function fail(rid: unknown, code: string, message: string): Reply {
+/** Request ids are small integers: a reply echoes the id, so an id is never a string or object of any size. */
+export const MAX_RID = 2 ** 31 - 1;
+
+function fail(rid: number | undefined, code: string, message: string): Reply {
   return { op: 'result', rid, ok: false, code, message };
+}
+
+function isRid(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_RID;
 }
 
 /**
@@ -23,6 +30,10 @@ export async function handleControl(
   services: ServiceManager,
   log: Logger,
 ): Promise<Reply | undefined> {
+  if (msg.rid !== undefined && !isRid(msg.rid)) {
+    // Answered without the id: the sender cannot match the reply, and we echo nothing it chose.
+    return fail(undefined, 'BAD_INPUT', `rid must be an integer from 0 to ${MAX_RID}`);
+  }
   const rid = msg.rid;
   try {
     switch (msg.op) {
@@ -41,7 +52,7 @@ export async function handleControl(
         return { op: 'result', rid, ok: true, service };
       }
       case 'unexpose': {
-        const name = (typeof msg.name === 'string' ? msg.name : '').toLowerCase();
+        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '').toLowerCase();
         const found = await services.unexpose(
           session.workspaceId,
           session.agentId,
@@ -55,11 +66,11 @@ export async function handleControl(
       default:
         return rid === undefined
           ? undefined
-          : fail(rid, 'BAD_INPUT', `unknown control operation '${String(msg.op)}'`);
+          : fail(rid, 'BAD_INPUT', `unknown control operation '${echoInput(msg.op)}'`);
     }
   } catch (err) {
     if (isConnectError(err)) return fail(rid, err.code, err.message);
-    log.error({ err: messageOf(err), op: msg.op }, 'control request failed');
+    log.error({ err: messageOf(err), op: echoInput(msg.op) }, 'control request failed');
     return fail(rid, 'INTERNAL', 'the hub could not complete the request');
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { OpenRequest } from '../protocol/session.js';
+import type { OpenRequest, Refusal, SessionGuard } from '../protocol/session.js';
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
 import { answerUpgrade } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
@@ -13,17 +13,32 @@ import type { ServiceManager } from './services.js';
 import { handleControl } from './control.js';
 import { newId } from '../util/ids.js';
 import { messageOf } from '../util/errors.js';
+import { echoInput } from '../util/parse.js';
+import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
+import { TokenBucket } from '../util/token-bucket.js';
 
 /** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
 export const KEY_CHECK_MS = 30_000;
 
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ statusCode: status, code, message });
-  const reason =
-    { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 426: 'Upgrade Required' }[status] ?? 'Error';
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+};
+
+/** The session bounds of src/hub/limits.ts, in the protocol layer's terms. */
+export function sessionGuard(limits: HubLimits): SessionGuard {
+  return {
+    maxStreams: limits.streamsPerSession,
+    maxPendingOpens: limits.pendingOpensPerSession,
+    maxPendingBytes: limits.pendingBytesPerSession,
+    maxStreamWindow: limits.maxStreamWindow,
+    unsentSlackBytes: limits.unsentSlackBytes,
+    unsentWindowCapBytes: limits.unsentWindowCapBytes,
+  };
 }
 
 /**
@@ -33,6 +48,7 @@ function refuse(socket: Duplex, status: number, code: string, message: string): 
  */
 export class AgentGateway {
   private readonly keySweep: NodeJS.Timeout;
+  private readonly guard: SessionGuard;
 
   constructor(
     private readonly store: Store,
@@ -40,10 +56,16 @@ export class AgentGateway {
     private readonly services: ServiceManager,
     private readonly log: Logger,
     keyCheckMs = KEY_CHECK_MS,
+    private readonly limits: HubLimits = DEFAULT_HUB_LIMITS,
   ) {
+    this.guard = sessionGuard(limits);
     // A key is checked once at the upgrade; `hub keys revoke` runs in another process, so the hub re-reads the
     // keys of its live sessions now and then, or a revoked key would keep its sessions (and their streams) for ever.
-    this.keySweep = setInterval(() => void this.closeRevokedSessions(), keyCheckMs);
+    this.keySweep = setInterval(() => {
+      this.closeRevokedSessions().catch((err: unknown) =>
+        this.log.error({ err: messageOf(err) }, 'revoked-key sweep failed'),
+      );
+    }, keyCheckMs);
     this.keySweep.unref();
   }
 
@@ -71,19 +93,66 @@ export class AgentGateway {
     }
   }
 
+  /**
+   * Answers a refused upgrade and destroys the socket shortly after, whether or not the client closes its side:
+   * before authentication nobody may hold a socket of the hub.
+   */
+  private refuse(socket: Duplex, status: number, code: string, message: string): void {
+    const body = JSON.stringify({ statusCode: status, code, message });
+    if (socket.destroyed) return;
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    setTimeout(() => socket.destroy(), this.limits.refusedSocketGraceMs).unref();
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    void this.authenticate(req, socket).then((auth) => {
-      if (!auth || socket.destroyed) return;
-      const answer = answerUpgrade(req);
-      if ('error' in answer) {
-        refuse(socket, 400, 'BAD_REQUEST', answer.error);
-        return;
-      }
-      socket.write(answer.response);
-      // Node's HTTP server hands upgrades over as the net.Socket (tls.TLSSocket for a TLS hub) it accepted.
-      this.attach(socket as Socket, head, auth);
-    });
+    // Authentication waits on the store; a client must not hold the socket longer than this before its 101.
+    const timeout = setTimeout(() => {
+      this.log.warn(
+        { remote: req.socket.remoteAddress },
+        'agent upgrade timed out before authentication finished',
+      );
+      this.refuse(
+        socket,
+        408,
+        'TIMEOUT',
+        `authentication did not finish within ${this.limits.upgradeTimeoutMs} ms`,
+      );
+    }, this.limits.upgradeTimeoutMs);
+    timeout.unref();
+    this.authenticate(req, socket)
+      .then((auth) => {
+        clearTimeout(timeout);
+        if (!auth || socket.destroyed || socket.writableEnded) return;
+        // Counted here, synchronously before the session is added, so racing upgrades cannot all pass.
+        const open = this.registry.sessionsOfKey(auth.apiKeyId);
+        if (open >= this.limits.sessionsPerKey) {
+          this.log.warn({ key: auth.apiKeyId, open }, 'agent upgrade refused: sessions per key');
+          this.refuse(
+            socket,
+            429,
+            'LIMIT_REACHED',
+            `this API key already has ${open} sessions open (the hub's limit is ${this.limits.sessionsPerKey})`,
+          );
+          return;
+        }
+        const answer = answerUpgrade(req);
+        if ('error' in answer) {
+          this.refuse(socket, 400, 'BAD_REQUEST', answer.error);
+          return;
+        }
+        socket.write(answer.response);
+        // Node's HTTP server hands upgrades over as the net.Socket (tls.TLSSocket for a TLS hub) it accepted.
+        this.attach(socket as Socket, head, auth);
+      })
+      .catch((err: unknown) => {
+        // Nothing a peer sends may throw out of here: log, answer, keep the hub up.
+        clearTimeout(timeout);
+        this.log.error({ err: messageOf(err) }, 'agent upgrade failed');
+        this.refuse(socket, 400, 'BAD_REQUEST', 'could not open the agent session');
+      });
   }
 
   private async authenticate(
@@ -93,7 +162,7 @@ export class AgentGateway {
     try {
       const url = new URL(req.url ?? '/', 'http://hub');
       if (url.pathname !== CONNECT_PATH) {
-        refuse(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
+        this.refuse(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${echoInput(url.pathname)}`);
         return undefined;
       }
       const header = (name: string): string => {
@@ -102,22 +171,27 @@ export class AgentGateway {
       };
       const version = header(AgentHeaders.protocol);
       if (version !== String(PROTOCOL_VERSION)) {
-        refuse(
+        this.refuse(
           socket,
           426,
           'PROTOCOL_VERSION',
-          `this hub speaks protocol ${PROTOCOL_VERSION}, the agent sent '${version || 'none'}': upgrade the older side`,
+          `this hub speaks protocol ${PROTOCOL_VERSION}, the agent sent '${echoInput(version || 'none')}': upgrade the older side`,
         );
         return undefined;
       }
       const key = await verifyApiKey(this.store, header(AgentHeaders.apiKey));
       if (!key) {
-        refuse(socket, 401, 'UNAUTHORIZED', 'missing, invalid or revoked API key');
+        this.refuse(socket, 401, 'UNAUTHORIZED', 'missing, invalid or revoked API key');
         return undefined;
       }
       const agent = await this.store.findAgent(key.workspaceId, header(AgentHeaders.agentId));
       if (!agent) {
-        refuse(socket, 404, 'NOT_FOUND', 'unknown agent for this workspace: sign in again with `connect up`');
+        this.refuse(
+          socket,
+          404,
+          'NOT_FOUND',
+          'unknown agent for this workspace: sign in again with `connect up`',
+        );
         return undefined;
       }
       return {
@@ -129,13 +203,13 @@ export class AgentGateway {
       };
     } catch (err) {
       this.log.error({ err: messageOf(err) }, 'agent authentication failed');
-      refuse(socket, 400, 'BAD_REQUEST', 'could not authenticate the agent');
+      this.refuse(socket, 400, 'BAD_REQUEST', 'could not authenticate the agent');
       return undefined;
     }
   }
 
   private attach(socket: Socket, head: Buffer, auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>): void {
-    const mux = attachWebSocket(socket, head, { role: 'server', label: auth.agentLabel });
+    const mux = attachWebSocket(socket, head, { role: 'server', label: auth.agentLabel, guard: this.guard });
     const session: AgentSession = { ...auth, id: newId('sess'), connectedAt: new Date().toISOString(), mux };
     this.registry.add(session);
     const log = this.log.child({ session: session.id, agent: session.agentId, kind: session.kind });
@@ -149,10 +223,25 @@ export class AgentGateway {
       const offline = this.registry.remove(session);
       log.info({ reason, offline }, 'agent session closed');
     });
+    mux.on('refused', (refusal: Refusal) =>
+      log.warn({ stream: refusal.streamId, code: refusal.code, reason: refusal.reason }, 'hub limit crossed'),
+    );
+    const controlBudget = new TokenBucket(this.limits.controlBurst, this.limits.controlPerSecond);
     mux.on('control', (msg: Record<string, unknown>) => {
-      void handleControl(session, msg, this.services, log).then((reply) => {
-        if (reply && !mux.closed) mux.sendControl(reply);
-      });
+      if (!controlBudget.take()) {
+        const reason = `more than ${this.limits.controlPerSecond} control messages per second (burst ${this.limits.controlBurst})`;
+        log.warn({ reason }, 'closing agent session: control flood');
+        mux.goAway(ResetCode.LIMIT, reason);
+        return;
+      }
+      handleControl(session, msg, this.services, log)
+        .then((reply) => {
+          if (reply && !mux.closed) mux.sendControl(reply);
+        })
+        .catch((err: unknown) => {
+          // A reply that cannot be encoded (or any bug below) costs this request, never the hub.
+          log.error({ err: messageOf(err) }, 'control request failed');
+        });
     });
     mux.on('open', (req: OpenRequest) => {
       const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
@@ -162,7 +251,7 @@ export class AgentGateway {
         void this.store.findServiceByName(session.workspaceId, name).then(
           (known) => {
             if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
-            else req.reject(ResetCode.NO_SERVICE, `no service named '${name}' in this workspace`);
+            else req.reject(ResetCode.NO_SERVICE, `no service named '${echoInput(name)}' in this workspace`);
           },
           // A store outage must reset this one stream, not crash the hub with an unhandled rejection.
           (err: unknown) => {

@@ -8,6 +8,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  LIMIT_REACHED: 429,
   NO_TUNNEL_PORT: 503,
   STORE_ERROR: 503,
 };

@@ -66,6 +66,13 @@ export class SessionRegistry {
     return [...this.sessions.values()].filter((s) => s.agentId === agentId && s.workspaceId === workspaceId);
   }
 
+  /** Live sessions opened with this API key (the hub bounds them: limits.sessionsPerKey). */
+  sessionsOfKey(apiKeyId: string): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.apiKeyId === apiKeyId && !s.mux.closed) n++;
+    return n;
+  }
+
   all(): AgentSession[] {
     return [...this.sessions.values()];
   }

@@ -5,7 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore, type Store } from './store/index.js';
 import { SessionRegistry } from './registry.js';
-import { checkTunnelHost, TunnelPorts, type TunnelOwner } from './tunnel-ports.js';
+import { checkTunnelHost, TunnelPorts, warnOnDrop, type TunnelOwner } from './tunnel-ports.js';
+import { hubLimits, type HubLimits } from './limits.js';
 import { ServiceManager } from './services.js';
 import { AgentGateway } from './gateway.js';
 import { registerApi } from './http-api.js';
@@ -40,6 +41,8 @@ export interface HubOptions {
   bodyLimit?: number;
   /** How often live sessions' API keys are re-checked for revocation (default KEY_CHECK_MS). */
   keyCheckMs?: number;
+  /** Every bound the hub puts on its peers (default `hubLimits()`; `connect hub start --limit name=value`). */
+  limits?: HubLimits;
   logger: Logger;
 }
 
@@ -59,9 +62,40 @@ function readTls(tls: NonNullable<HubOptions['tls']>): { cert: Buffer; key: Buff
   }
 }
 
+/** Longest wait between node's checks of headersTimeout and requestTimeout (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1_000;
+
+/** Limits that only make sense together; node would otherwise throw an opaque error at server creation. */
+function checkLimits(limits: HubLimits): void {
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new ConnectError(
+      ErrorCodes.BAD_INPUT,
+      `headers-timeout-ms (${limits.headersTimeoutMs}) must not exceed request-timeout-ms (${limits.requestTimeoutMs}): the headers are part of the request`,
+    );
+  }
+}
+
+/**
+ * Options of node's HTTP(S) server, given at its creation (node reads connectionsCheckingInterval once, when
+ * the server starts listening). node enforces headersTimeout and requestTimeout only when it sweeps its
+ * connections, every connectionsCheckingInterval: with node's 30 s a slowloris would keep its socket for up to
+ * headersTimeout + 30 s. Sweeping every second (or every headersTimeout, if shorter) cuts it within about
+ * headersTimeout + 1 s. headersTimeout bounds the upgrade request of agents' WebSockets too; an upgraded socket
+ * leaves node's HTTP parser, so neither timeout applies to a WebSocket session once it is open.
+ */
+function nodeServerOptions(limits: HubLimits) {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, limits.headersTimeoutMs),
+  };
+}
+
 /** Starts a hub: store, HTTP API, agents' WebSocket gateway and tunnel-port listeners. */
 export async function startHub(opts: HubOptions): Promise<Hub> {
   const log = opts.logger;
+  const limits = opts.limits ?? hubLimits();
+  checkLimits(limits);
   await checkTunnelHost(opts.tunnelHost);
   const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
   try {
@@ -79,15 +113,16 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     opts.tunnelPorts,
     (owner, socket) => onTunnelConnection(owner, socket),
     log,
+    limits.connectionsPerTunnelPort,
   );
-  const services = new ServiceManager(store, registry, tunnels, log);
+  const services = new ServiceManager(store, registry, tunnels, log, limits);
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
   const onTunnelConnection = (owner: TunnelOwner | undefined, socket: Socket): void => {
     socket.on('error', () => socket.destroy());
     const server = owner && registry.serverOf(owner.workspaceId, owner.name);
     if (!owner || !server) {
-      // Offline service: refuse at once rather than hold the client.
+      // Offline service: refuse at once rather than hold the client (raw TCP: there is nothing to answer it with).
       socket.destroy();
       return;
     }
@@ -98,17 +133,34 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   // Per-request logs at info would drown the hub's own events; errors still reach the log.
   const httpLog = log.child({ component: 'http' }, { level: 'warn' });
   const onError = errorHandler(log);
+  const nodeOptions = nodeServerOptions(limits);
   const common = {
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    // Fastify sets server.requestTimeout from its own option (0 unless given), over the node option below.
+    requestTimeout: limits.requestTimeoutMs,
     loggerInstance: httpLog,
     // Errors raised before routing (a malformed %-escape, an over-long path segment) get the same JSON shape.
     frameworkErrors: onError,
     // Unknown fields and wrong types are errors, never silently dropped or coerced.
     ajv: { customOptions: { removeAdditional: false as const, coerceTypes: false as const } },
   };
+  // Fastify hands `http` to http.createServer and `https` to https.createServer (which takes http's options too).
   const app = (tls
-    ? Fastify({ ...common, https: { ...tls, ...TLS_PREFERENCES } })
-    : Fastify(common)) as unknown as FastifyInstance;
+    ? Fastify({
+        ...common,
+        // A TLS handshake precedes the headers, and node's default gives it 120 s: it gets headersTimeout too.
+        https: { ...tls, ...TLS_PREFERENCES, ...nodeOptions, handshakeTimeout: limits.headersTimeoutMs },
+      })
+    : Fastify({ ...common, http: nodeOptions })) as unknown as FastifyInstance;
+  // Counts every socket: API requests, keep-alive connections and agents' WebSockets. node closes the rest at once.
+  app.server.maxConnections = limits.httpConnections;
+  app.server.on(
+    'drop',
+    warnOnDrop(log, () => ({
+      fields: { limit: limits.httpConnections },
+      message: `the HTTP API refused a connection: it already holds ${limits.httpConnections} connections (the hub's limit is ${limits.httpConnections})`,
+    })),
+  );
   app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) =>
     sendError(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
@@ -121,7 +173,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     metrics: createMetrics(registry),
   });
 
-  const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs);
+  const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs, limits);
   app.server.on('upgrade', (req, socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
 
   await services.restoreListeners();

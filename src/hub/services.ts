@@ -2,8 +2,11 @@ import type { Logger } from 'pino';
 import type { ServiceProtocol, ServiceRecord, Store } from './store/index.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
+import type { HubLimits } from './limits.js';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { newId } from '../util/ids.js';
+
+const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** The public shape of a service, as seed 000 shows it for GET /v1/services. */
 export interface ServiceView {
@@ -38,6 +41,7 @@ export class ServiceManager {
     private readonly registry: SessionRegistry,
     private readonly tunnels: TunnelPorts,
     private readonly log: Logger,
+    private readonly limits: HubLimits,
   ) {}
 
   /** Binds the tunnel listener of every persisted service, so their ports stay reserved across restarts. */
@@ -125,6 +129,7 @@ export class ServiceManager {
         });
       }
     } else {
+      await this.checkWorkspaceCaps(session.workspaceId);
       const tunnelPort = await this.allocatePort({ workspaceId: session.workspaceId, name });
       try {
         service = await this.store.insertService({
@@ -148,6 +153,26 @@ export class ServiceManager {
       'service online',
     );
     return this.view(service, session.agentLabel);
+  }
+
+  /**
+   * A new service of a workspace must fit its caps: services (servicesPerWorkspace) and tunnel ports
+   * (tunnelPortsPerWorkspace, so one tenant cannot take the whole range). Exposes run one at a time (see
+   * `allocation`), so the count cannot change between this check and the insert.
+   */
+  private async checkWorkspaceCaps(workspaceId: string): Promise<void> {
+    const services = await this.store.listServices(workspaceId);
+    const ports = new Set(services.map((s) => s.tunnelPort)).size;
+    const { servicesPerWorkspace, tunnelPortsPerWorkspace } = this.limits;
+    if (services.length < servicesPerWorkspace && ports < tunnelPortsPerWorkspace) return;
+    const workspace = (await this.store.getWorkspace(workspaceId))?.name ?? workspaceId;
+    throw new ConnectError(
+      ErrorCodes.LIMIT_REACHED,
+      services.length >= servicesPerWorkspace
+        ? `workspace '${workspace}' already has ${plural(services.length, 'service')} (the hub's limit is ${servicesPerWorkspace})`
+        : `workspace '${workspace}' already holds ${plural(ports, 'tunnel port')} (the hub's limit is ${tunnelPortsPerWorkspace})`,
+      'Remove a service first (connect expose stop <name>), or ask the hub operator to raise the limit.',
+    );
   }
 
   private async allocatePort(owner: TunnelOwner): Promise<number> {

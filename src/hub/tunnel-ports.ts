@@ -1,11 +1,7 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type DropArgument, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
 
-/**
- * One TCP listener per exposed service on tunnel-host:tunnelPort (seed "Direct Tunnel Connections").
- * Ports come from a configured range; the store remembers each service's port so it survives restarts.
- */
 /** Which service a tunnel port belongs to, kept in memory so a new connection needs no database query. */
 export interface TunnelOwner {
   workspaceId: string;
@@ -32,6 +28,40 @@ export async function checkTunnelHost(host: string): Promise<void> {
   });
 }
 
+/** At most one warning per this long per listener when it refuses connections (a flood must not flood the log). */
+export const DROP_WARN_INTERVAL_MS = 10_000;
+
+/**
+ * A 'drop' listener (node emits 'drop' for each connection a server refuses at maxConnections) that logs one warn
+ * line at once, then at most one per DROP_WARN_INTERVAL_MS, each counting the refusals since the last line.
+ */
+export function warnOnDrop(
+  log: Logger,
+  describe: () => { fields: Record<string, unknown>; message: string },
+): (data?: DropArgument) => void {
+  let last = -Infinity;
+  let dropped = 0;
+  return (data) => {
+    dropped++;
+    const now = Date.now();
+    if (now - last < DROP_WARN_INTERVAL_MS) return;
+    last = now;
+    const { fields, message } = describe();
+    log.warn({ ...fields, dropped, from: data?.remoteAddress }, message);
+    dropped = 0;
+  };
+}
+
+/**
+ * One TCP listener per exposed service on tunnel-host:tunnelPort (seed "Direct Tunnel Connections").
+ * Ports come from a configured range; the store remembers each service's port so it survives restarts.
+ *
+ * A tunnel port carries the service's own protocol as raw TCP: there is no handshake or header of ours to wait
+ * for, so there is no header timeout to set here (an idle client is the service's business, as it would be on a
+ * direct connection). What a port may hold is bounded by `connectionsPerPort` (node's server.maxConnections:
+ * node closes the connection at once, before any handler sees it), and a connection to an offline service is
+ * destroyed at once by the hub's connection handler.
+ */
 export class TunnelPorts {
   private readonly listeners = new Map<number, Server>();
   private readonly owners = new Map<number, TunnelOwner>();
@@ -41,6 +71,8 @@ export class TunnelPorts {
     private readonly range: { low: number; high: number },
     private readonly onConnection: (owner: TunnelOwner | undefined, socket: Socket) => void,
     private readonly log: Logger,
+    /** Connections open at once on one port (HubLimits.connectionsPerTunnelPort). */
+    private readonly connectionsPerPort: number,
   ) {}
 
   inRange(port: number): boolean {
@@ -62,6 +94,18 @@ export class TunnelPorts {
     if (this.listeners.has(port)) return true;
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
       this.onConnection(this.owners.get(port), socket),
+    );
+    server.maxConnections = this.connectionsPerPort;
+    server.on(
+      'drop',
+      warnOnDrop(this.log, () => {
+        const service = this.owners.get(port)?.name;
+        const limit = this.connectionsPerPort;
+        return {
+          fields: { port, service, limit },
+          message: `tunnel port ${port} (service '${service ?? '?'}') refused a connection: it already holds ${limit} connections (the hub's limit is ${limit})`,
+        };
+      }),
     );
     const bound = await new Promise<boolean>((resolve) => {
       server.once('error', () => resolve(false));

@@ -29,7 +29,7 @@
  *   PING    6  id == 0  8 opaque bytes; the peer answers with a PONG carrying the same 8 bytes.
  *   PONG    7  id == 0  8 opaque bytes, echoed from the PING.
  *   CONTROL 8  id == 0  UTF-8 JSON object: control messages between agent and hub (never on the data path).
- *   GOAWAY  9  id == 0  [code u16][reason: UTF-8]. The sender is closing the session.
+ *   GOAWAY  9  id == 0  [code u16 (ResetCode)][reason: UTF-8]. The sender is closing the session.
  *
  * Anything else (short message, unknown type, non-zero flags, wrong stream id for the type, wrong payload length,
  * payload over MAX_FRAME_PAYLOAD, invalid UTF-8, invalid or non-object JSON) is a protocol error: decodeFrame throws
@@ -90,6 +90,8 @@ export enum ResetCode {
   FLOW_CONTROL = 6,
   TIMEOUT = 7,
   INTERNAL = 8,
+  /** A bound of the receiver (streams per session, pending opens, bytes before accept…) was crossed. */
+  LIMIT = 9,
 }
 
 export type JsonObject = Record<string, unknown>;

@@ -16,7 +16,13 @@
  * listens: an unhandled 'error' event would crash the process) and closes the session; every stream then gets a
  * 'reset' with SESSION_CLOSED and every splice partner gets RST SESSION_CLOSED.
  *
- * Events: 'open' (OpenRequest), 'control' (msg), 'goaway' ({code, reason}), 'error' (err), 'dead' (), 'close' (reason).
+ * Guard (the hub). A session built with `guard` bounds what its peer can make it hold: streams, OPENs waiting for a
+ * decision and the bytes they carry, the window relayed for a splice, and the bytes unsent on its transport (a peer
+ * that grants credit but does not read). A crossed bound resets that stream (RST LIMIT) or, for unsent bytes, ends
+ * the session (GOAWAY LIMIT, close 1008); either way 'refused' is emitted with the one-line reason, for the log.
+ *
+ * Events: 'open' (OpenRequest), 'control' (msg), 'goaway' ({code, reason}), 'error' (err), 'dead' (), 'close' (reason),
+ * 'refused' (Refusal).
  */
 import { EventEmitter } from 'node:events';
 import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
@@ -55,8 +61,32 @@ export interface FrameSink {
   terminate?(): void;
 }
 
+/** Bounds a hub puts on one peer (values from src/hub/limits.ts). Agents run without. */
+export interface SessionGuard {
+  /** Streams, splices and pending OPENs together. */
+  maxStreams: number;
+  maxPendingOpens: number;
+  /** DATA held for all pending OPENs together. */
+  maxPendingBytes: number;
+  /** Largest window relayed in a spliced OPEN (a larger one is relayed as this). */
+  maxStreamWindow: number;
+  /** Unsent transport bytes allowed beyond the windows of the splices flowing toward this session… */
+  unsentSlackBytes: number;
+  /** …counting those windows up to this much. */
+  unsentWindowCapBytes: number;
+}
+
+/** A bound was crossed: which stream (0: the whole session), the RST/GOAWAY code, the reason sent to the peer. */
+export interface Refusal {
+  streamId: number;
+  code: ResetCode;
+  reason: string;
+}
+
 export interface MuxSessionOptions {
   sink: FrameSink;
+  /** Bounds on what the peer may make this session hold (the hub sets them). */
+  guard?: SessionGuard;
   /** 'client' opens odd stream ids, 'server' (the hub) even ids. */
   role: 'client' | 'server';
   /** Our receive window per stream (default 4 MiB). Use the same value on every agent (see top of file). */
@@ -110,6 +140,13 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private readonly role: 'client' | 'server';
   private readonly highWaterMark: number;
   private readonly deadAfterMs: number;
+  private readonly guard: SessionGuard | undefined;
+  /** DATA bytes held for pending OPENs, all together. */
+  private pendingBytes = 0;
+  /** Sum of the windows of this session's splices: what may legitimately sit unsent toward the peer. */
+  private spliceWindows = 0;
+  /** Above this many unsent transport bytes the peer is not reading: the session ends (guarded sessions only). */
+  private unsentLimit = Infinity;
 
   private nextLocalId: number;
   private lastPeerId = 0;
@@ -135,6 +172,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     this.highWaterMark = opts.highWaterMark ?? 1024 * 1024;
     this.deadAfterMs = opts.deadAfterMs ?? 15_000;
     this.nextLocalId = this.role === 'client' ? 1 : 2;
+    this.guard = opts.guard;
+    this.updateUnsentLimit();
 
     const pingIntervalMs = opts.pingIntervalMs ?? 5000;
     if (pingIntervalMs > 0) {
@@ -277,6 +316,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   sendNow(frame: Buffer): void {
     if (this.isClosed) return;
     this.sink.send(frame);
+    if (this.guard && this.sink.bufferedAmount() > this.unsentLimit) this.overflowed();
   }
 
   /** @internal A frame as header + payload pieces (DATA): passed on without joining where the sink allows. */
@@ -284,6 +324,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (this.isClosed) return;
     if (this.sink.sendParts) this.sink.sendParts(header, parts, payloadLength);
     else this.sink.send(Buffer.concat([header, ...parts], HEADER_SIZE + payloadLength));
+    if (this.guard && this.sink.bufferedAmount() > this.unsentLimit) this.overflowed();
   }
 
   /** @internal */
@@ -301,7 +342,17 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** @internal */
   detachSplice(streamId: number): void {
+    const splice = this.splices.get(streamId);
+    if (!splice) return;
     this.splices.delete(streamId);
+    this.spliceWindows -= splice.window;
+    this.updateUnsentLimit();
+  }
+
+  /** @internal A bound was crossed on one stream (here or by a splice): tell whoever logs. */
+  reportRefusal(streamId: number, code: ResetCode, reason: string): void {
+    const refusal: Refusal = { streamId, code, reason };
+    this.emit('refused', refusal);
   }
 
   /** @internal */
@@ -377,6 +428,24 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       );
     }
     this.lastPeerId = id;
+    const guard = this.guard;
+    if (guard) {
+      const held = this.heldStreams();
+      if (held >= guard.maxStreams) {
+        this.refuseOpen(
+          id,
+          `this session already holds ${held} streams (the hub's limit is ${guard.maxStreams})`,
+        );
+        return;
+      }
+      if (this.pending.size >= guard.maxPendingOpens) {
+        this.refuseOpen(
+          id,
+          `${this.pending.size} OPENs of this session are still waiting for an answer (the hub's limit is ${guard.maxPendingOpens})`,
+        );
+        return;
+      }
+    }
     this.pending.set(id, { window: Math.min(window, this.initialWindow), frames: [], dataBytes: 0 });
     const req = new PendingRequest(this, id, meta, window);
     if (this.listenerCount('open') === 0) req.reject(ResetCode.NO_SERVICE, 'nobody accepts streams here');
@@ -386,20 +455,74 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private holdPending(id: number, pending: PendingOpen, frame: Frame, message: Buffer): void {
     if (frame.type === FrameType.DATA) {
       pending.dataBytes += frame.payload.length;
+      this.pendingBytes += frame.payload.length;
+      // Bounded by the window, as for an accepted stream: a peer ignoring credit cannot grow our memory. A guarded
+      // session also bounds all its pending OPENs together (each could otherwise hold a whole window).
+      let code: ResetCode | undefined;
+      let reason = '';
       if (pending.dataBytes > pending.window) {
-        // Bounded by the window, as for an accepted stream: a peer ignoring credit cannot grow our memory.
-        this.pending.delete(id);
-        const reason = 'peer sent beyond the window';
+        code = ResetCode.FLOW_CONTROL;
+        reason = 'peer sent beyond the window';
+      } else if (this.guard && this.pendingBytes > this.guard.maxPendingBytes) {
+        code = ResetCode.LIMIT;
+        reason = `more than ${this.guard.maxPendingBytes} bytes sent on streams the hub has not answered yet`;
+      }
+      if (code !== undefined) {
+        this.dropPending(id);
         const accepted = this.streams.get(id);
-        if (accepted) accepted.resetBySession(ResetCode.FLOW_CONTROL, reason);
-        else
-          this.sendNow(
-            encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.FLOW_CONTROL, reason }),
-          );
+        if (accepted) accepted.resetBySession(code, reason);
+        else this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code, reason }));
+        if (code === ResetCode.LIMIT) this.reportRefusal(id, code, reason);
         return;
       }
     }
     pending.frames.push(message);
+  }
+
+  /** Forgets a pending OPEN (decided, refused or failed) and the bytes it held. */
+  private dropPending(id: number): PendingOpen | undefined {
+    const pending = this.pending.get(id);
+    if (!pending) return undefined;
+    this.pending.delete(id);
+    this.pendingBytes -= pending.dataBytes;
+    return pending;
+  }
+
+  /** Streams this session holds: accepted, spliced and pending. */
+  private heldStreams(): number {
+    return this.streams.size + this.splices.size + this.pending.size;
+  }
+
+  /** Refuses an OPEN before it became pending: RST LIMIT with the reason, reported. */
+  private refuseOpen(id: number, reason: string): void {
+    this.sendNow(
+      encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.LIMIT, reason: shortReason(reason) }),
+    );
+    this.reportRefusal(id, ResetCode.LIMIT, reason);
+  }
+
+  private updateUnsentLimit(): void {
+    const guard = this.guard;
+    this.unsentLimit = guard
+      ? guard.unsentSlackBytes + Math.min(this.spliceWindows, guard.unsentWindowCapBytes)
+      : Infinity;
+  }
+
+  /** The peer leaves more unsent than its streams' windows explain: it is not reading. End the session. */
+  private overflowed(): void {
+    const unsent = this.sink.bufferedAmount();
+    const reason = `the agent is not reading: ${unsent} bytes unsent at the hub (limit ${this.unsentLimit})`;
+    this.reportRefusal(0, ResetCode.LIMIT, reason);
+    // Straight to the sink: sendNow would find the limit crossed again.
+    this.sink.send(
+      encodeFrame({
+        type: FrameType.GOAWAY,
+        streamId: 0,
+        code: ResetCode.LIMIT,
+        reason: shortReason(reason),
+      }),
+    );
+    this.shutdown(1008, reason, false);
   }
 
   /** @internal Called by PendingRequest. */
@@ -428,7 +551,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       } catch (err) {
         this.fail(err);
       } finally {
-        if (this.pending.get(id) === pending) this.pending.delete(id);
+        if (this.pending.get(id) === pending) this.dropPending(id);
       }
     });
     return stream;
@@ -436,9 +559,9 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** @internal Called by PendingRequest. */
   splicePending(id: number, peer: MuxSession, window: number, meta: JsonObject): void {
-    const pending = this.pending.get(id);
-    if (!pending || this.isClosed) return;
-    this.pending.delete(id);
+    if (this.isClosed) return;
+    const pending = this.dropPending(id);
+    if (!pending) return;
     if (peer.closed || peer === this) {
       this.sendNow(
         encodeFrame({
@@ -450,18 +573,42 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       );
       return;
     }
+    const peerGuard = peer.guard;
+    if (peerGuard && peer.heldStreams() >= peerGuard.maxStreams) {
+      const reason = `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`;
+      this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.LIMIT, reason }));
+      this.reportRefusal(id, ResetCode.LIMIT, reason);
+      return;
+    }
+    // Same window as the original OPEN (credit stays end to end between the two agents), up to the hub's bound.
+    const relayed = this.guard ? Math.min(window, this.guard.maxStreamWindow) : window;
     const peerId = peer.allocateStreamId();
-    // Same window as the original OPEN: credit stays end to end between the two agents.
-    peer.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: peerId, window, meta }));
-    const splice = new Splice(this, id, peer, peerId);
+    peer.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: peerId, window: relayed, meta }));
+    if (peer.closed) {
+      // The OPEN itself found the peer not reading (its guard closed it): the opener learns at once.
+      this.sendNow(
+        encodeFrame({
+          type: FrameType.RST,
+          streamId: id,
+          code: ResetCode.OFFLINE,
+          reason: 'peer session offline',
+        }),
+      );
+      return;
+    }
+    const splice = new Splice(this, id, peer, peerId, relayed);
     this.splices.set(id, splice);
     peer.splices.set(peerId, splice);
+    this.spliceWindows += relayed;
+    this.updateUnsentLimit();
+    peer.spliceWindows += relayed;
+    peer.updateUnsentLimit();
     for (const message of pending.frames) splice.forward(this, message, readFrameType(message));
   }
 
   /** @internal Called by PendingRequest. */
   rejectPending(id: number, code: ResetCode, reason: string): void {
-    if (!this.pending.delete(id)) return;
+    if (!this.dropPending(id)) return;
     this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code, reason: shortReason(reason) }));
   }
 
@@ -525,10 +672,12 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     clearTimeout(this.deadTimer);
     this.ready.clear();
     this.pending.clear();
+    this.pendingBytes = 0;
     for (const stream of [...this.streams.values()]) stream.onSessionClosed(reason);
     this.streams.clear();
     for (const splice of [...this.splices.values()]) splice.sessionClosed(this, shortReason(reason));
     this.splices.clear();
+    this.spliceWindows = 0;
     try {
       if (terminate && this.sink.terminate) this.sink.terminate();
       else this.sink.close(code, reason);

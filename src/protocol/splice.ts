@@ -2,34 +2,63 @@
  * A splice joins one stream of session A to one stream of session B at the hub: "the hub only forwards".
  *
  * Frames are forwarded as received: the stream id is rewritten in place in the incoming message (writeStreamId) and
- * the same Buffer is sent on the other transport. No payload copy, no credit accounting at the hub: credit is end to
- * end between the two agents (each enforces its own window), so the hub holds at most what the transports buffer.
+ * the same Buffer is sent on the other transport. No payload copy.
+ *
+ * Credit is end to end between the two agents (each enforces its own window), but the hub does not take their word
+ * for it: it sees every OPEN, DATA and WINDOW of the stream, so it keeps the same account per direction. A side that
+ * sends DATA beyond what the other side granted is reset (RST FLOW_CONTROL to both), so a sender that ignores WINDOW
+ * cannot pile its bytes up in the hub in front of a receiver that does not read. What is left (a receiver that grants
+ * credit but does not read its socket) is bounded per session by MuxSession's unsent-bytes guard.
  */
-import { encodeFrame, FrameType, ResetCode, writeStreamId } from './frames.js';
+import { encodeFrame, FrameType, HEADER_SIZE, ResetCode, writeStreamId } from './frames.js';
 
 /** What a splice needs from each of its two sessions. Internal: implemented by MuxSession. */
 export interface SpliceHost {
   sendNow(frame: Buffer): void;
   sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void;
   detachSplice(streamId: number): void;
+  /** This side's peer broke the stream's credit: the session reports it (its 'refused' event). */
+  reportRefusal(streamId: number, code: ResetCode, reason: string): void;
 }
+
+/**
+ * Credit cannot grow without bound: WINDOW storms would otherwise push the count past 2^53. A receiver granting more
+ * than this ahead is only licensing bytes its own socket must hold, which the session's guard bounds anyway.
+ */
+const MAX_CREDIT = 2 ** 40;
 
 export class Splice {
   private finFromA = false;
   private finFromB = false;
   private done = false;
+  /** DATA bytes side A may still send toward B (B's window, grown by B's WINDOW frames), and the other way. */
+  private creditFromA: number;
+  private creditFromB: number;
 
   constructor(
     private readonly a: SpliceHost,
     private readonly aId: number,
     private readonly b: SpliceHost,
     private readonly bId: number,
-  ) {}
+    /** The stream's window, the same both ways (the OPEN's, as relayed). */
+    readonly window: number,
+  ) {
+    this.creditFromA = window;
+    this.creditFromB = window;
+  }
 
   /** Forwards a frame (already validated by the receiving session) that arrived on `from`'s side. */
   forward(from: SpliceHost, message: Buffer, type: FrameType): void {
     if (this.done) return;
     const fromA = from === this.a;
+    if (type === FrameType.DATA) {
+      if (!this.spend(fromA, message.length - HEADER_SIZE)) return;
+    } else if (type === FrameType.WINDOW) {
+      // A grants B (or B grants A) more room: the other side's credit grows.
+      const increment = message.readUInt32BE(HEADER_SIZE);
+      if (fromA) this.creditFromB = Math.min(MAX_CREDIT, this.creditFromB + increment);
+      else this.creditFromA = Math.min(MAX_CREDIT, this.creditFromA + increment);
+    }
     writeStreamId(message, fromA ? this.bId : this.aId);
     (fromA ? this.b : this.a).sendNow(message);
     if (type === FrameType.RST) {
@@ -46,6 +75,7 @@ export class Splice {
   forwardParts(from: SpliceHost, header: Buffer, parts: readonly Buffer[], payloadLength: number): void {
     if (this.done) return;
     const fromA = from === this.a;
+    if (!this.spend(fromA, payloadLength)) return;
     writeStreamId(header, fromA ? this.bId : this.aId);
     (fromA ? this.b : this.a).sendParts(header, parts, payloadLength);
   }
@@ -58,6 +88,32 @@ export class Splice {
     other.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: otherId, code: ResetCode.SESSION_CLOSED, reason }),
     );
+  }
+
+  /** Takes `bytes` of the sender's credit; false (and the stream reset both ways) when it had less. */
+  private spend(fromA: boolean, bytes: number): boolean {
+    const left = (fromA ? this.creditFromA : this.creditFromB) - bytes;
+    if (fromA) this.creditFromA = left;
+    else this.creditFromB = left;
+    if (left >= 0) return true;
+    const [sender, senderId, receiver, receiverId] = fromA
+      ? [this.a, this.aId, this.b, this.bId]
+      : [this.b, this.bId, this.a, this.aId];
+    this.finish();
+    const reason = `sent ${-left} bytes beyond the stream's window of ${this.window}`;
+    sender.sendNow(
+      encodeFrame({ type: FrameType.RST, streamId: senderId, code: ResetCode.FLOW_CONTROL, reason }),
+    );
+    receiver.sendNow(
+      encodeFrame({
+        type: FrameType.RST,
+        streamId: receiverId,
+        code: ResetCode.FLOW_CONTROL,
+        reason: 'the other side broke flow control',
+      }),
+    );
+    sender.reportRefusal(senderId, ResetCode.FLOW_CONTROL, reason);
+    return false;
   }
 
   private finish(): void {

@@ -15,6 +15,8 @@ export const ErrorCodes = {
   SERVICE_OFFLINE: 'SERVICE_OFFLINE',
   PORT_UNAVAILABLE: 'PORT_UNAVAILABLE',
   NO_TUNNEL_PORT: 'NO_TUNNEL_PORT',
+  /** A hub limit (src/hub/limits.ts) would be crossed: the message names it and its value. */
+  LIMIT_REACHED: 'LIMIT_REACHED',
   PROTOCOL_ERROR: 'PROTOCOL_ERROR',
   TARGET_UNREACHABLE: 'TARGET_UNREACHABLE',
   TIMEOUT: 'TIMEOUT',

@@ -1,18 +1,27 @@
 import { ConnectError, ErrorCodes } from './errors.js';
 
+/** Longest piece of a rejected input quoted back in an error (a hub must never echo a megabyte to a peer). */
+export const MAX_ECHOED_INPUT = 64;
+
+/** A user's or peer's input as an error message quotes it: cut to MAX_ECHOED_INPUT characters. */
+export function echoInput(value: unknown): string {
+  const text = String(value);
+  return text.length <= MAX_ECHOED_INPUT ? text : `${text.slice(0, MAX_ECHOED_INPUT - 1)}…`;
+}
+
 /** Parses a TCP port (1-65535) given on the command line or in a file. */
 export function parsePort(value: string | number, what = 'port'): number {
   const text = String(value).trim();
   if (!/^\d+$/.test(text))
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid ${what} '${text}': expected a number from 1 to 65535`,
+      `invalid ${what} '${echoInput(text)}': expected a number from 1 to 65535`,
     );
   const port = Number(text);
   if (port < 1 || port > 65535) {
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid ${what} '${text}': expected a number from 1 to 65535`,
+      `invalid ${what} '${echoInput(text)}': expected a number from 1 to 65535`,
     );
   }
   return port;
@@ -30,14 +39,14 @@ export function parsePortRange(value: string, what = 'port range'): { low: numbe
   if (!match)
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid ${what} '${value}': expected LOW-HIGH, e.g. 3000-3010`,
+      `invalid ${what} '${echoInput(value)}': expected LOW-HIGH, e.g. 3000-3010`,
     );
   const low = parsePort(match[1] ?? '', what);
   const high = parsePort(match[2] ?? '', what);
   if (low > high)
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid ${what} '${value}': ${low} is greater than ${high}`,
+      `invalid ${what} '${echoInput(value)}': ${low} is greater than ${high}`,
     );
   return { low, high };
 }
@@ -52,7 +61,7 @@ export function parseHostPort(value: string, defaultHost = 'localhost'): { host:
   if (idx <= 0 || text.indexOf(':') !== idx) {
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid target '${value}': expected host:port or a port number`,
+      `invalid target '${echoInput(value)}': expected host:port or a port number`,
     );
   }
   return { host: text.slice(0, idx), port: parsePort(text.slice(idx + 1)) };
@@ -64,7 +73,7 @@ export function parseServiceName(value: string): string {
   if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(name)) {
     throw new ConnectError(
       ErrorCodes.BAD_INPUT,
-      `invalid service name '${value}': use letters, digits and '-' (1-63 characters, no leading or trailing '-')`,
+      `invalid service name '${echoInput(value)}': use letters, digits and '-' (1-63 characters, no leading or trailing '-')`,
     );
   }
   return name;
