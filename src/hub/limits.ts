@@ -47,8 +47,11 @@ export interface HubLimits {
   refusedSocketGraceMs: number;
 }
 
-/** Fragments one WebSocket message may arrive in (our agents send one; a million 1-byte fragments is an attack). */
-export const MAX_FRAGMENTS_PER_MESSAGE = 1024;
+/**
+ * Fragments one WebSocket message may arrive in (our agents send one; a million 1-byte fragments is an attack).
+ * Enforced by the frame reader, so defined beside it; listed here with the other bounds.
+ */
+export { MAX_FRAGMENTS_PER_MESSAGE } from '../protocol/ws-codec.js';
 
 export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
   // Above the 10,000 idle streams one reach session carries in `npm run bench`.

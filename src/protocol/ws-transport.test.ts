@@ -14,7 +14,7 @@ import {
 } from './frames.js';
 import type { MuxSession } from './session.js';
 import { bridgeSocket } from './socket-bridge.js';
-import { frameHeader, WsOpcode } from './ws-codec.js';
+import { frameHeader, MAX_FRAGMENTS_PER_MESSAGE, WsFrameReader, WsOpcode } from './ws-codec.js';
 import { acceptValue, answerUpgrade, openWebSocket, UpgradeRefusedError } from './ws-handshake.js';
 import { attachWebSocket } from './ws-transport.js';
 
@@ -247,6 +247,132 @@ describe('ws transport on real sockets', () => {
     await got;
     expect(total).toBe(payload.length);
     expect(frames[0]).toMatchObject({ type: FrameType.OPEN, streamId: 1 });
+    // Unmasked by ws with the random keys: byte exact, and the caller's buffer was not masked in place.
+    const data = frames.flatMap((f) => (f.type === FrameType.DATA ? [f.payload] : []));
+    expect(sha(Buffer.concat(data))).toBe(sha(payload));
+  });
+
+  it('masks each client frame with its own random key on the wire, never in the buffers it was given', async () => {
+    // A bare TCP server that accepts the upgrade and records every byte the agent writes.
+    const raw: Buffer[] = [];
+    const mux: Frame[] = [];
+    let sawFin!: () => void;
+    const finished = new Promise<void>((r) => (sawFin = r));
+    const reader = new WsFrameReader(
+      {
+        onMessage: (parts) => {
+          const frame = decodeFrame(Buffer.concat(parts));
+          mux.push(frame);
+          if (frame.type === FrameType.FIN) sawFin();
+        },
+        onPing: () => undefined,
+        onPong: () => undefined,
+        onClose: () => undefined,
+        onViolation: (message) => {
+          throw new Error(message);
+        },
+      },
+      { expectMasked: true, maxMessage: MAX_FRAME_SIZE },
+    );
+    const server = net.createServer((socket) =>
+      socket.once('data', (request: Buffer) => {
+        const key = /sec-websocket-key: (\S+)/i.exec(request.toString())![1]!;
+        socket.write(
+          'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            `Sec-WebSocket-Accept: ${acceptValue(key)}\r\n\r\n`,
+        );
+        socket.on('data', (chunk: Buffer) => {
+          raw.push(Buffer.from(chunk)); // before the reader unmasks it in place
+          reader.push(chunk);
+        });
+      }),
+    );
+    const port = await listen(server);
+    const { socket, head } = await openWebSocket(`ws://127.0.0.1:${port}/`, { headers: {}, timeoutMs: 5000 });
+    const agent = attachWebSocket(socket, head, { role: 'client', label: 'agent', initialWindow: 8_000_000 });
+    cleanups.push(() => agent.close());
+    const stream = agent.openStream({ service: 'x' });
+    // The same buffers written twice, a small (copied) frame and large ones: both must arrive as they were.
+    const small = Buffer.from('hello, twice');
+    const large = randomBytes(300_000);
+    const smallCopy = Buffer.from(small);
+    const largeCopy = Buffer.from(large);
+    stream.write(small);
+    stream.write(small);
+    stream.write(large);
+    stream.write(large);
+    stream.end();
+    await finished;
+    expect(small.equals(smallCopy)).toBe(true);
+    expect(large.equals(largeCopy)).toBe(true);
+    const data = mux.flatMap((f) => (f.type === FrameType.DATA ? [f.payload] : []));
+    expect(sha(Buffer.concat(data))).toBe(sha(Buffer.concat([small, small, large, large])));
+
+    // Walk the frames as they were on the wire: every one masked, each with a non-zero key of its own.
+    const wire = Buffer.concat(raw);
+    const keys: number[] = [];
+    let plainOnWire = 0;
+    for (let at = 0; at < wire.length;) {
+      const b1 = wire[at + 1]!;
+      expect(b1 & 0x80).toBe(0x80);
+      let length = b1 & 0x7f;
+      let next = at + 2;
+      if (length === 126) {
+        length = wire.readUInt16BE(next);
+        next += 2;
+      } else if (length === 127) {
+        length = Number(wire.readBigUInt64BE(next));
+        next += 8;
+      }
+      keys.push(wire.readUInt32BE(next));
+      const payloadOnWire = wire.subarray(next + 4, next + 4 + length);
+      if (payloadOnWire.includes(small) || payloadOnWire.includes(large.subarray(0, 64))) plainOnWire++;
+      at = next + 4 + length;
+    }
+    expect(keys.length).toBeGreaterThanOrEqual(mux.length);
+    expect(keys).not.toContain(0);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(plainOnWire).toBe(0);
+  });
+
+  it('closes with 1008 on a message in more than 1024 fragments, and reads one in exactly 1024', async () => {
+    const errors: unknown[] = [];
+    const opened: unknown[] = [];
+    const port = await upgradeServer((session) => {
+      session.on('error', (e) => errors.push(e));
+      session.on('open', (req: { accept(): ReturnType<MuxSession['openStream']> }) =>
+        opened.push(req.accept()),
+      );
+    });
+    const open = encodeFrame({ type: FrameType.OPEN, streamId: 1, window: 65_536, meta: { service: 'x' } });
+    /** `frame` sent by a standard client as one message in `count` fragments (most of them empty). */
+    const sendFragmented = (ws: WebSocket, frame: Buffer, count: number) => {
+      for (let k = 0; k < count; k++) {
+        const piece = frame.subarray(
+          Math.floor((frame.length * k) / count),
+          Math.floor((frame.length * (k + 1)) / count),
+        );
+        ws.send(piece, { fin: k === count - 1 });
+      }
+    };
+
+    const good = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await once(good, 'open');
+    cleanups.push(() => good.terminate());
+    sendFragmented(good, open, MAX_FRAGMENTS_PER_MESSAGE);
+    const pong = once(good, 'pong'); // answered after the OPEN was read: the session is still up
+    good.ping();
+    await pong;
+    expect(opened).toHaveLength(1);
+
+    const bad = new WebSocket(`ws://127.0.0.1:${port}/`);
+    await once(bad, 'open');
+    sendFragmented(bad, open, MAX_FRAGMENTS_PER_MESSAGE + 1);
+    const [code, reason] = (await once(bad, 'close')) as [number, Buffer];
+    expect(code).toBe(1008);
+    expect(reason.toString()).toBe('message in more than 1024 fragments');
+    expect(errors).toHaveLength(1);
+    expect(opened).toHaveLength(1);
   });
 
   it('reports a refused upgrade with its status and body', async () => {

@@ -2,19 +2,40 @@
  * Runs a MuxSession over an upgraded WebSocket connection (a net.Socket or tls.TLSSocket after the handshake of
  * ws-handshake.ts): one frame per binary WebSocket message, framed by ws-codec.ts.
  *
- * The data path copies nothing in user space: a received message reaches the session as views into the socket
- * reads it arrived in, and a frame is written as a small header buffer plus the payload buffers it was given
- * (`writev`). Backpressure: bufferedAmount is the socket's writableLength, and its 'drain' flushes the session.
+ * The data path copies as little as it can in user space: a received message reaches the session as views into
+ * the socket reads it arrived in (unmasked in place), and the server writes a frame as a small header buffer plus
+ * the payload buffers it was given (`writev`). A client must mask what it sends with a random key (RFC 6455
+ * §5.3), and the payload buffers it is given are the callers' (they may reuse them): so it writes each frame as
+ * one new buffer, the payload masked into it, which is the one copy of that path.
+ * Backpressure: bufferedAmount is the socket's writableLength, and its 'drain' flushes the session.
  *
- * Roles: the agent is the WebSocket client (its frames carry a zero masking key), the hub the server.
+ * Roles: the agent is the WebSocket client, the hub the server.
  */
 import type { Socket } from 'node:net';
 import { HEADER_SIZE, MAX_FRAME_SIZE } from './frames.js';
 import { MuxSession, type FrameSink, type MuxSessionOptions } from './session.js';
-import { closePayload, controlFrame, frameHeader, WsCloseCode, WsFrameReader, WsOpcode } from './ws-codec.js';
+import {
+  closePayload,
+  controlFrame,
+  frameHeader,
+  writeMasked,
+  WsCloseCode,
+  WsFrameReader,
+  WsOpcode,
+} from './ws-codec.js';
 
-/** Frames up to this size are written as one buffer (header copied in front): one write call, one syscall. */
+/**
+ * Server frames up to this size are written as one buffer (header copied in front): one write call, one syscall.
+ * A client's are always one buffer, since they are masked into it.
+ */
 const COPY_BELOW = 1024;
+/**
+ * Small frames (WINDOW, PONG, RST, control replies, small DATA) produced while one socket read is handled leave
+ * together, in one write at the end of that tick. A socket write costs node a request object of a few hundred
+ * bytes until the kernel takes it: a peer that does not read and provokes thousands of 16-byte PONGs would make
+ * the hub hold ~25 bytes of bookkeeping per byte owed. Batched, the bookkeeping is per batch.
+ */
+const STAGE_FLUSH_BYTES = 16 * 1024;
 /** After our close frame, how long the peer has to close the TCP connection before we drop it. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -24,6 +45,9 @@ export class WebSocketTransport implements FrameSink {
   private session: MuxSession | undefined;
   private closeSent = false;
   private peerClose: { code: number; reason: string } | undefined;
+  /** Small frames waiting for the end of this tick (see STAGE_FLUSH_BYTES). */
+  private staged: Buffer[] = [];
+  private stagedBytes = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -83,15 +107,29 @@ export class WebSocketTransport implements FrameSink {
   sendParts(header: Buffer, parts: readonly Buffer[], payloadLength: number): void {
     if (this.closeSent || this.socket.destroyed) return;
     const length = HEADER_SIZE + payloadLength;
+    if (this.masked) {
+      // Masked into one new buffer, whatever the size: one write, one syscall, the callers' buffers untouched.
+      const [buf, at] = frameHeader(WsOpcode.BINARY, length, true, length);
+      const head = header.length === HEADER_SIZE ? header : header.subarray(0, HEADER_SIZE);
+      let offset = writeMasked(buf, at, at, head);
+      for (const part of parts) offset = writeMasked(buf, at, offset, part);
+      if (length <= COPY_BELOW) this.stage(buf);
+      else {
+        this.flushStaged();
+        this.socket.write(buf);
+      }
+      return;
+    }
     if (length <= COPY_BELOW) {
-      const [buf, at] = frameHeader(WsOpcode.BINARY, length, this.masked, length);
+      const [buf, at] = frameHeader(WsOpcode.BINARY, length, false, length);
       header.copy(buf, at, 0, HEADER_SIZE);
       let offset = at + HEADER_SIZE;
       for (const part of parts) offset += part.copy(buf, offset);
-      this.socket.write(buf);
+      this.stage(buf);
       return;
     }
-    const [buf, at] = frameHeader(WsOpcode.BINARY, length, this.masked, HEADER_SIZE);
+    this.flushStaged(); // order: what was staged goes first
+    const [buf, at] = frameHeader(WsOpcode.BINARY, length, false, HEADER_SIZE);
     header.copy(buf, at, 0, HEADER_SIZE);
     // Corked writes leave as one writev: the header and every part in a single syscall.
     this.socket.cork();
@@ -101,11 +139,12 @@ export class WebSocketTransport implements FrameSink {
   }
 
   bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.stagedBytes;
   }
 
   close(code: number, reason: string): void {
     if (this.closeSent) return;
+    this.flushStaged();
     this.closeSent = true;
     const socket = this.socket;
     if (socket.destroyed) return;
@@ -118,7 +157,26 @@ export class WebSocketTransport implements FrameSink {
 
   terminate(): void {
     this.closeSent = true;
+    this.staged = [];
+    this.stagedBytes = 0;
     this.socket.destroy();
+  }
+
+  /** Holds a small frame for the end of this tick (or until a batch's worth is staged). */
+  private stage(buf: Buffer): void {
+    this.staged.push(buf);
+    this.stagedBytes += buf.length;
+    if (this.staged.length === 1) process.nextTick(() => this.flushStaged());
+    else if (this.stagedBytes >= STAGE_FLUSH_BYTES) this.flushStaged();
+  }
+
+  private flushStaged(): void {
+    const n = this.staged.length;
+    if (n === 0) return;
+    const batch = n === 1 ? this.staged[0]! : Buffer.concat(this.staged, this.stagedBytes);
+    this.staged = [];
+    this.stagedBytes = 0;
+    if (!this.socket.destroyed) this.socket.write(batch);
   }
 
   /** Splits the 6-byte frame header off the message's parts and hands the frame to the session. */
