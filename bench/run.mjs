@@ -6,7 +6,7 @@
  *   BENCH_RUNS=5            rounds: repetitions of each throughput/latency figure (the median is reported)
  *   BENCH_SECONDS=3         iperf3 duration per run
  *   BENCH_IDLE_STREAMS=10000
- *   BENCH_ONLY=direct,ssh,pc,pc-tls   paths to measure
+ *   BENCH_ONLY=direct,ssh,pc,pc-ws,pc-tls   paths to measure (pc-ws: agents on masked WebSocket framing)
  *   BENCH_NO_IPERF=1        use the built-in generator even where iperf3 is installed
  *   BENCH_NODE_FLAGS="..."  extra node flags for the hub and agents (e.g. --cpu-prof --cpu-prof-dir=DIR)
  *   BENCH_HUB_FLAGS="..."   extra node flags for the hub only (e.g. --trace-gc)
@@ -29,7 +29,7 @@ import { have, killAllSync, Proc, rssOf, run, sleep, stopAll, summary } from './
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const IDLE_STREAMS = Number(process.env.BENCH_IDLE_STREAMS ?? 10_000);
-const ONLY = (process.env.BENCH_ONLY ?? 'direct,ssh,pc,pc-tls').split(',');
+const ONLY = (process.env.BENCH_ONLY ?? 'direct,ssh,pc,pc-ws,pc-tls').split(',');
 const STALL_MS = 4000;
 const WINDOW = 4 * 1024 * 1024; // DEFAULT_INITIAL_WINDOW in src/protocol/frames.ts
 const DEADLINE_MS = 9.5 * 60_000;
@@ -115,19 +115,16 @@ if (ONLY.includes('ssh')) {
 const pcs = {};
 /** @type {Record<string, number | undefined>} */
 const hubIdleRss = {};
-for (const [name, tls] of /** @type {const} */ ([
-  ['pc', false],
-  ['pc-tls', true],
+for (const [name, tls, websocket, label] of /** @type {const} */ ([
+  ['pc', false, false, 'Private Connect'],
+  ['pc-ws', false, true, 'PC (WebSocket)'],
+  ['pc-tls', true, false, 'Private Connect (TLS)'],
 ])) {
   if (!ONLY.includes(name)) continue;
-  log(`starting Private Connect (${tls ? 'wss' : 'ws'}): hub, 2 exposers, 2 reachers`);
-  const pc = await setupPc({ tls, targets });
+  log(`starting ${label}: hub, 2 exposers, 2 reachers`);
+  const pc = await setupPc({ tls, targets, websocket });
   pcs[name] = pc;
-  paths.push({
-    name,
-    label: tls ? 'Private Connect (TLS)' : 'Private Connect',
-    ports: /** @type {any} */ (pc.ports),
-  });
+  paths.push({ name, label, ports: /** @type {any} */ (pc.ports) });
 }
 // Idle RSS: after sign-ins, registrations and one echo; before any load; once the hub has been idle for a few
 // seconds (a hub started by `npm start` runs one full GC when its event loop goes idle: src/util/idle-gc.ts).
@@ -202,6 +199,8 @@ for (let round = 1; round <= RUNS; round++) {
 /** @type {Record<string, any>} */
 const memory = {};
 for (const [name, pc] of Object.entries(pcs)) {
+  // The framing changes nothing of what the hub holds per stream: measured on pc and pc-tls only, for time.
+  if (name === 'pc-ws') continue;
   const pid = pc.hub.pid;
   const m = /** @type {Record<string, any>} */ ({ idleRssStart: hubIdleRss[name] });
   memory[name] = m;

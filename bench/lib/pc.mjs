@@ -40,12 +40,14 @@ function cliEnv(home, extra = {}) {
 }
 
 /**
- * @param {{ tls: boolean, targets: Record<string, number> }} opts
+ * @param {{ tls: boolean, targets: Record<string, number>, websocket?: boolean }} opts
+ *   websocket: agents use the masked WebSocket framing instead of the private-connect fast path (what they fall
+ *   back to behind a proxy that passes only WebSockets).
  */
-export async function setupPc({ tls, targets }) {
-  const tag = tls ? 'tls' : 'plain';
+export async function setupPc({ tls, targets, websocket = false }) {
+  const tag = tls ? 'tls' : websocket ? 'ws' : 'plain';
   /** @type {Record<string, string>} */
-  const extraEnv = {};
+  const extraEnv = websocket ? { CONNECT_TRANSPORT: 'websocket' } : {};
   const hubArgs = [];
   /** @type {Buffer | undefined} */
   let ca;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MuxSession, OpenRequest } from '../protocol/session.js';
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
-import { openWebSocket, UpgradeRefusedError } from '../protocol/ws-handshake.js';
+import { openHubLink, UpgradeRefusedError, type Framing } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
 
@@ -57,6 +57,10 @@ export class HubConnection extends EventEmitter {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private socket: Socket | undefined;
+  /** Something between us and the hub refused the private-connect fast path: WebSocket from now on. */
+  private fastRefused = false;
+  /** How the current (or last) link to the hub is framed. */
+  framing: Framing | undefined;
   private handshake: AbortController | undefined;
   private nextRid = 1;
   private readonly pending = new Map<
@@ -121,7 +125,9 @@ export class HubConnection extends EventEmitter {
       this.scheduleReconnect(err.message);
     };
 
-    openWebSocket(this.opts.hubUrl + CONNECT_PATH, {
+    openHubLink(this.opts.hubUrl + CONNECT_PATH, {
+      // Once something on the way refused the fast path, this process keeps to WebSocket.
+      preferFast: this.fastRefused === false && process.env.CONNECT_TRANSPORT !== 'websocket',
       headers: {
         [AgentHeaders.apiKey]: this.opts.apiKey,
         [AgentHeaders.agentId]: this.opts.agentId,
@@ -131,13 +137,15 @@ export class HubConnection extends EventEmitter {
       timeoutMs: HANDSHAKE_TIMEOUT_MS,
       signal: handshake.signal,
     }).then(
-      ({ socket, head }) => {
+      ({ socket, head, framing }) => {
         if (this.stopped) {
           socket.destroy();
           return;
         }
         this.socket = socket;
-        const mux = attachWebSocket(socket, head, { role: 'client', label: 'hub' });
+        this.framing = framing;
+        if (framing === 'websocket') this.fastRefused = true;
+        const mux = attachWebSocket(socket, head, { role: 'client', label: 'hub' }, framing);
         this.current = mux;
         this.attempt = 0;
         mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));

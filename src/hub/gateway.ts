@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { OpenRequest, Refusal, SessionGuard } from '../protocol/session.js';
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
-import { answerUpgrade } from '../protocol/ws-handshake.js';
+import { answerUpgrade, type Framing } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { verifyApiKey } from './api-keys.js';
 import type { Store } from './store/index.js';
@@ -145,7 +145,7 @@ export class AgentGateway {
         }
         socket.write(answer.response);
         // Node's HTTP server hands upgrades over as the net.Socket (tls.TLSSocket for a TLS hub) it accepted.
-        this.attach(socket as Socket, head, auth);
+        this.attach(socket as Socket, head, auth, answer.framing);
       })
       .catch((err: unknown) => {
         // Nothing a peer sends may throw out of here: log, answer, keep the hub up.
@@ -208,12 +208,22 @@ export class AgentGateway {
     }
   }
 
-  private attach(socket: Socket, head: Buffer, auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>): void {
-    const mux = attachWebSocket(socket, head, { role: 'server', label: auth.agentLabel, guard: this.guard });
+  private attach(
+    socket: Socket,
+    head: Buffer,
+    auth: Omit<AgentSession, 'mux' | 'id' | 'connectedAt'>,
+    framing: Framing,
+  ): void {
+    const mux = attachWebSocket(
+      socket,
+      head,
+      { role: 'server', label: auth.agentLabel, guard: this.guard },
+      framing,
+    );
     const session: AgentSession = { ...auth, id: newId('sess'), connectedAt: new Date().toISOString(), mux };
     this.registry.add(session);
     const log = this.log.child({ session: session.id, agent: session.agentId, kind: session.kind });
-    log.info('agent session connected');
+    log.info({ framing }, 'agent session connected');
     void this.store.touchAgent(session.agentId, session.connectedAt).catch(() => undefined);
 
     mux.on('error', (err: unknown) =>

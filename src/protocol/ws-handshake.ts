@@ -2,6 +2,11 @@
  * The WebSocket opening handshake (RFC 6455 §4) on Node's own HTTP machinery: the hub answers an `upgrade` request
  * with a 101, an agent sends one with `http(s).request`. After it, both sides speak frames on the raw socket through
  * ws-transport.ts. Plain WebSocket on the wire, so HTTP proxies and load balancers that pass WebSockets pass ours.
+ *
+ * The fast path: an agent first asks for `Upgrade: private-connect`, the same handshake (the Sec-WebSocket-Key /
+ * Accept pair proves the 101 came from a server that read this request) leading to the same framing without
+ * masking (ws-transport.ts). An intermediary that does not pass unknown upgrades refuses it or drops the header;
+ * the agent then asks again for a standard WebSocket (openHubLink), and keeps to it.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
@@ -12,6 +17,10 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** A Sec-WebSocket-Key is the base64 of 16 bytes. */
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 const MAX_ERROR_BODY = 4096;
+
+/** What the two ends speak after the 101: RFC 6455 WebSocket, or the same framing unmasked (see above). */
+export type Framing = 'websocket' | 'private-connect';
+export const FAST_UPGRADE = 'private-connect';
 
 /** The Sec-WebSocket-Accept value that proves the server read `key`. */
 export function acceptValue(key: string): string {
@@ -26,21 +35,27 @@ function headerValue(headers: IncomingHttpHeaders, name: string): string {
 }
 
 /**
- * Checks that `req` is a WebSocket upgrade we can accept. Returns the 101 response to write, or why not.
+ * Checks that `req` is an upgrade we can accept (a WebSocket, or the private-connect fast path). Returns the 101
+ * response to write and the framing it starts, or why not.
  */
-export function answerUpgrade(req: IncomingMessage): { response: string } | { error: string } {
+export function answerUpgrade(
+  req: IncomingMessage,
+): { response: string; framing: Framing } | { error: string } {
   if (req.method !== 'GET') return { error: 'a WebSocket upgrade must be a GET' };
-  if (headerValue(req.headers, 'upgrade').toLowerCase() !== 'websocket') {
-    return { error: 'not a WebSocket upgrade (Upgrade: websocket expected)' };
+  const upgrade = headerValue(req.headers, 'upgrade').toLowerCase();
+  if (upgrade !== 'websocket' && upgrade !== FAST_UPGRADE) {
+    return { error: `not a WebSocket upgrade (Upgrade: websocket or ${FAST_UPGRADE} expected)` };
   }
-  if (headerValue(req.headers, 'sec-websocket-version') !== '13') {
+  const framing: Framing = upgrade === 'websocket' ? 'websocket' : FAST_UPGRADE;
+  if (framing === 'websocket' && headerValue(req.headers, 'sec-websocket-version') !== '13') {
     return { error: 'unsupported WebSocket version (Sec-WebSocket-Version: 13 expected)' };
   }
   const key = headerValue(req.headers, 'sec-websocket-key');
   if (!KEY_PATTERN.test(key)) return { error: 'missing or malformed Sec-WebSocket-Key' };
   return {
+    framing,
     response:
-      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${framing}\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Accept: ${acceptValue(key)}\r\n\r\n`,
   };
 }
@@ -62,7 +77,12 @@ export interface ClientHandshakeOptions {
   headers: Record<string, string>;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** What to ask for (default a WebSocket). */
+  framing?: Framing;
 }
+
+/** The 101 did not come from a server that read our request (a wrong or missing Sec-WebSocket-Accept). */
+export class BadUpgradeAnswerError extends Error {}
 
 /**
  * Opens a WebSocket to `url` (http: / https:, or ws: / wss:). Resolves with the upgraded socket and any bytes the
@@ -75,6 +95,7 @@ export function openWebSocket(
 ): Promise<{ socket: Socket; head: Buffer }> {
   const target = new URL(url.replace(/^ws/, 'http'));
   const key = randomBytes(16).toString('base64');
+  const framing = opts.framing ?? 'websocket';
   const request = target.protocol === 'https:' ? https.request : http.request;
   return new Promise((resolve, reject) => {
     const req = request(target, {
@@ -85,8 +106,8 @@ export function openWebSocket(
       headers: {
         ...opts.headers,
         Connection: 'Upgrade',
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Version': '13',
+        Upgrade: framing,
+        ...(framing === 'websocket' ? { 'Sec-WebSocket-Version': '13' } : {}),
         'Sec-WebSocket-Key': key,
       },
     });
@@ -95,12 +116,18 @@ export function openWebSocket(
     }, opts.timeoutMs);
     req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
       clearTimeout(timer);
-      if (
-        headerValue(res.headers, 'upgrade').toLowerCase() !== 'websocket' ||
-        headerValue(res.headers, 'sec-websocket-accept') !== acceptValue(key)
-      ) {
+      if (headerValue(res.headers, 'upgrade').toLowerCase() !== framing) {
         socket.destroy();
-        reject(new Error('the server answered the WebSocket upgrade with a wrong Sec-WebSocket-Accept'));
+        reject(new BadUpgradeAnswerError(`the server upgraded to something other than ${framing}`));
+        return;
+      }
+      if (headerValue(res.headers, 'sec-websocket-accept') !== acceptValue(key)) {
+        socket.destroy();
+        reject(
+          new BadUpgradeAnswerError(
+            'the server answered the WebSocket upgrade with a wrong Sec-WebSocket-Accept',
+          ),
+        );
         return;
       }
       resolve({ socket, head });
@@ -123,4 +150,25 @@ export function openWebSocket(
     });
     req.end();
   });
+}
+
+/**
+ * The agent's link to the hub: the private-connect fast path when `preferFast`, else (or when something on the
+ * way refused it) a standard WebSocket. Errors are the WebSocket attempt's, so a refusal by the hub itself (a bad
+ * key, say) reads the same either way. A hub's own definitive answers (401, 426, 429) are not asked twice.
+ */
+export async function openHubLink(
+  url: string,
+  opts: Omit<ClientHandshakeOptions, 'framing'> & { preferFast: boolean },
+): Promise<{ socket: Socket; head: Buffer; framing: Framing }> {
+  if (opts.preferFast) {
+    try {
+      return { ...(await openWebSocket(url, { ...opts, framing: FAST_UPGRADE })), framing: FAST_UPGRADE };
+    } catch (err) {
+      const definitive = err instanceof UpgradeRefusedError && [401, 426, 429].includes(err.status);
+      if (definitive || !(err instanceof UpgradeRefusedError || err instanceof BadUpgradeAnswerError))
+        throw err;
+    }
+  }
+  return { ...(await openWebSocket(url, { ...opts, framing: 'websocket' })), framing: 'websocket' };
 }

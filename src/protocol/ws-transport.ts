@@ -10,10 +10,16 @@
  * Backpressure: bufferedAmount is the socket's writableLength, and its 'drain' flushes the session.
  *
  * Roles: the agent is the WebSocket client, the hub the server.
+ *
+ * Framing: 'websocket' is RFC 6455 as above. 'private-connect' (negotiated with `Upgrade: private-connect`, see
+ * ws-handshake.ts) is the same length framing with no masking either way: masking exists to protect HTTP
+ * intermediaries that might mistake attacker-chosen WebSocket payloads for requests, and a connection that
+ * upgraded to a protocol no intermediary knows has none in its path that still parses it.
  */
 import type { Socket } from 'node:net';
 import { HEADER_SIZE, MAX_FRAME_SIZE } from './frames.js';
 import { MuxSession, type FrameSink, type MuxSessionOptions } from './session.js';
+import type { Framing } from './ws-handshake.js';
 import {
   closePayload,
   controlFrame,
@@ -52,8 +58,10 @@ export class WebSocketTransport implements FrameSink {
   constructor(
     private readonly socket: Socket,
     role: 'client' | 'server',
+    framing: Framing = 'websocket',
   ) {
-    this.masked = role === 'client';
+    const websocket = framing === 'websocket';
+    this.masked = websocket && role === 'client';
     this.reader = new WsFrameReader(
       {
         onMessage: (parts, length) => this.onMessage(parts, length),
@@ -72,7 +80,7 @@ export class WebSocketTransport implements FrameSink {
           this.session?.protocolError(`websocket: ${message}`);
         },
       },
-      { expectMasked: role === 'server', maxMessage: MAX_FRAME_SIZE },
+      { expectMasked: websocket && role === 'server', maxMessage: MAX_FRAME_SIZE },
     );
   }
 
@@ -215,8 +223,9 @@ export function attachWebSocket(
   socket: Socket,
   head: Buffer | undefined,
   opts: Omit<MuxSessionOptions, 'sink'>,
+  framing: Framing = 'websocket',
 ): MuxSession {
-  const transport = new WebSocketTransport(socket, opts.role);
+  const transport = new WebSocketTransport(socket, opts.role, framing);
   const session = new MuxSession({ ...opts, sink: transport });
   transport.bind(session, head);
   return session;
