@@ -562,7 +562,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (this.isClosed) return;
     const pending = this.dropPending(id);
     if (!pending) return;
-    if (peer.closed || peer === this) {
+    const offline = (): void =>
       this.sendNow(
         encodeFrame({
           type: FrameType.RST,
@@ -571,8 +571,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
           reason: 'peer session offline',
         }),
       );
-      return;
-    }
+    if (peer.closed || peer === this) return offline();
     const peerGuard = peer.guard;
     if (peerGuard && peer.heldStreams() >= peerGuard.maxStreams) {
       const reason = `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`;
@@ -584,18 +583,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     const relayed = this.guard ? Math.min(window, this.guard.maxStreamWindow) : window;
     const peerId = peer.allocateStreamId();
     peer.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: peerId, window: relayed, meta }));
-    if (peer.closed) {
-      // The OPEN itself found the peer not reading (its guard closed it): the opener learns at once.
-      this.sendNow(
-        encodeFrame({
-          type: FrameType.RST,
-          streamId: id,
-          code: ResetCode.OFFLINE,
-          reason: 'peer session offline',
-        }),
-      );
-      return;
-    }
+    // The OPEN itself may have found the peer not reading (its guard closed it): the opener learns at once.
+    if (peer.closed) return offline();
     const splice = new Splice(this, id, peer, peerId, relayed);
     this.splices.set(id, splice);
     peer.splices.set(peerId, splice);
