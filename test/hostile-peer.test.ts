@@ -20,6 +20,7 @@ import {
 } from './helpers/harness.js';
 import { echoServer, roundTrip, type RunningServer } from './helpers/servers.js';
 import { RawPeer, health, hubRss, registerAgent, wsMessage } from './helpers/raw-peer.js';
+import { WsOpcode } from '../src/protocol/ws-codec.js';
 
 const MiB = 1024 * 1024;
 /** How much the hub's RSS may grow during one attack. Each attack pushes several times this at the hub. */
@@ -165,17 +166,46 @@ describe('hostile peers against a real hub', () => {
 
   it('a receiver that grants WINDOW but does not read is closed with 1008 once its unsent bytes pass the bound', async () => {
     const { peer: liar, key } = await attacker('liar');
+    liar.maxKept = 0;
     await exposeRaw(liar, 'liar');
     liar.pauseReading();
     const client = await sibling(key, 'liar-client');
     client.open(1, 4 * MiB, { service: 'liar' });
     const chunk = wsMessage(encodeDataFrame(1, Buffer.alloc(128 * 1024, 2)));
-    // The hub's first stream on the liar's session is id 2; the liar grants credit it never uses.
-    const grant = wsMessage(encodeFrame({ type: FrameType.WINDOW, streamId: 2, increment: 64 * MiB }));
-    for (let i = 0; i < 2048 && !client.isClosed; i++) {
-      if (i % 256 === 0) liar.writeRaw(grant);
-      if (!client.writeRaw(chunk)) await client.drained();
-      if (client.frames.some(isRst(1))) break;
+    // The hub's first stream on the liar's session is id 2. The liar grants back every chunk the hub has taken, as
+    // if it had read it (a PING after the chunks tells when the hub has: its PONG comes back in order), never more
+    // (credit running ahead of what was sent is reset as a WINDOW storm); the client sends only within the credit
+    // the hub relays to it. Nothing here breaks flow control: only the liar's socket is never read.
+    const grant = wsMessage(encodeFrame({ type: FrameType.WINDOW, streamId: 2, increment: 128 * 1024 }));
+    let credit = 4 * MiB;
+    let taken = 0;
+    let granted = 0;
+    let wake: (() => void) | undefined;
+    client.onFrame = (f) => {
+      if (f.type === FrameType.WINDOW && f.streamId === 1) credit += f.increment;
+      if (f.type === FrameType.PONG) taken = f.data.readUInt32BE(4);
+      while (granted < taken) {
+        liar.writeRaw(grant);
+        granted++;
+      }
+      wake?.();
+    };
+    let sent = 0;
+    while (sent < 2048 && !client.isClosed && !client.frames.some(isRst(1))) {
+      if (credit < 128 * 1024) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
+        continue;
+      }
+      client.writeRaw(chunk);
+      credit -= 128 * 1024;
+      sent++;
+      const count = Buffer.alloc(8);
+      count.writeUInt32BE(sent, 4);
+      client.ping(count);
+      if (sent % 16 === 0) await client.drained();
     }
     const rst = await client.waitFor(isRst(1), 10_000);
     expect(rst).toMatchObject({ code: ResetCode.SESSION_CLOSED });
@@ -208,6 +238,18 @@ describe('hostile peers against a real hub', () => {
     expect(closed.code).toBe(1008);
     expect(closed.reason).toMatch(/not reading/);
     record('PING flood, PONGs never read', `close ${closed.code} "${closed.reason}"`);
+  });
+
+  it('WebSocket PINGs from a peer that never reads: the hub owes one PONG, not one per PING', async () => {
+    const { peer } = await attacker('ws-ping-flood');
+    peer.pauseReading();
+    const pings = Buffer.concat(
+      Array.from({ length: 50_000 }, () => wsMessage(Buffer.alloc(0), WsOpcode.PING)),
+    );
+    for (let i = 0; i < 40; i++) if (!peer.writeRaw(pings)) await peer.drained(); // 2 million, 12 MB
+    expect(await health(hub.url)).toBe(true);
+    expect(peer.isClosed).toBe(false);
+    record('2 million WebSocket PINGs, PONGs never read', 'nothing to read: one PONG owed, session kept');
   });
 
   it('OPENs waiting for a store lookup: past the backlog they are refused with RST LIMIT', async () => {

@@ -136,11 +136,17 @@ describe('connect hub start --limit', () => {
     ]);
     expect(limits).toEqual({ ...DEFAULT_HUB_LIMITS, sessionsPerKey: 3, headersTimeoutMs: 500 });
     expect(given).toEqual(['sessions-per-key=3', 'headers-timeout-ms=500']);
-    // Every key has a name.
+    // Every key has a name (4 MiB: the smallest value every limit takes, max-stream-window included).
     const all = Object.keys(DEFAULT_HUB_LIMITS).map(
-      (k) => `${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=7`,
+      (k) => `${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}=4194304`,
     );
-    expect(Object.values(parseLimitFlags(all).limits).every((v) => v === 7)).toBe(true);
+    expect(Object.values(parseLimitFlags(all).limits).every((v) => v === 4194304)).toBe(true);
+  });
+
+  it("refuses a max-stream-window below the agents' window (it would reset honest uploads)", () => {
+    expect(() => parseLimitFlags(['max-stream-window=1048576'])).toThrow(
+      "--limit max-stream-window must be at least the agents' window of 4194304 bytes, got 1048576",
+    );
   });
 
   it('refuses an unknown name with one line listing the valid names, exit 1', async () => {

@@ -136,6 +136,11 @@ export class HubConnection extends EventEmitter {
       },
       timeoutMs: HANDSHAKE_TIMEOUT_MS,
       signal: handshake.signal,
+      onFallback: (err) =>
+        this.log(
+          'info',
+          `The private-connect fast path to the hub failed (${messageOf(err)}); using a standard WebSocket`,
+        ),
     }).then(
       ({ socket, head, framing }) => {
         if (this.stopped) {
@@ -148,7 +153,11 @@ export class HubConnection extends EventEmitter {
         const mux = attachWebSocket(socket, head, { role: 'client', label: 'hub' }, framing);
         this.current = mux;
         this.attempt = 0;
-        mux.on('control', (msg: Record<string, unknown>) => this.onControl(msg));
+        let welcomed = false;
+        mux.on('control', (msg: Record<string, unknown>) => {
+          if (msg.op === 'welcome') welcomed = true;
+          this.onControl(msg);
+        });
         mux.on('open', (req: OpenRequest) => {
           if (this.opts.onOpen) this.opts.onOpen(req);
           else req.reject(ResetCode.NO_SERVICE, 'this process does not serve any service');
@@ -156,6 +165,8 @@ export class HubConnection extends EventEmitter {
         mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
         mux.on('close', (reason: string) => {
           if (this.current === mux) this.current = undefined;
+          // Upgraded, then cut before the hub's first word: something on the way kills unmasked frames.
+          if (framing !== 'websocket' && !welcomed) this.fastRefused = true;
           for (const [rid, p] of this.pending) {
             p.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'the connection to the hub was lost'));
             this.pending.delete(rid);

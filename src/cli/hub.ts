@@ -8,6 +8,7 @@ import { ConnectError, ErrorCodes } from '../util/errors.js';
 import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
 import { DEFAULT_HUB_LIMITS, hubLimits, type HubLimits } from '../hub/limits.js';
+import { DEFAULT_INITIAL_WINDOW } from '../protocol/frames.js';
 import { action } from './run.js';
 import { line, ok, printJson, colour } from './output.js';
 
@@ -75,6 +76,13 @@ export function parseLimitFlags(specs: readonly string[]): { limits: HubLimits; 
       throw new ConnectError(
         ErrorCodes.BAD_INPUT,
         `--limit ${name} must be at most ${MAX_TIMER_MS} (milliseconds), got ${value}`,
+      );
+    }
+    if (key === 'maxStreamWindow' && value < DEFAULT_INITIAL_WINDOW) {
+      // Agents assume the window they asked for (frames.ts): a smaller relayed one would reset honest uploads.
+      throw new ConnectError(
+        ErrorCodes.BAD_INPUT,
+        `--limit ${name} must be at least the agents' window of ${DEFAULT_INITIAL_WINDOW} bytes, got ${value}`,
       );
     }
     overrides[key] = value;

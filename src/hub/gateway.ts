@@ -17,6 +17,9 @@ import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
 
+/** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
+const REFUSAL_LOG_MS = 10_000;
+
 /** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
 export const KEY_CHECK_MS = 30_000;
 
@@ -233,9 +236,20 @@ export class AgentGateway {
       const offline = this.registry.remove(session);
       log.info({ reason, offline }, 'agent session closed');
     });
-    mux.on('refused', (refusal: Refusal) =>
-      log.warn({ stream: refusal.streamId, code: refusal.code, reason: refusal.reason }, 'hub limit crossed'),
-    );
+    // One line at once, then at most one per REFUSAL_LOG_MS with a count: a refusal costs a peer ~20 bytes.
+    let lastLogged = -Infinity;
+    let unlogged = 0;
+    mux.on('refused', (refusal: Refusal) => {
+      unlogged++;
+      const now = Date.now();
+      if (now - lastLogged < REFUSAL_LOG_MS) return;
+      log.warn(
+        { stream: refusal.streamId, code: refusal.code, reason: refusal.reason, refusals: unlogged },
+        'hub limit crossed',
+      );
+      lastLogged = now;
+      unlogged = 0;
+    });
     const controlBudget = new TokenBucket(this.limits.controlBurst, this.limits.controlPerSecond);
     mux.on('control', (msg: Record<string, unknown>) => {
       if (!controlBudget.take()) {

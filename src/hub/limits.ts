@@ -15,7 +15,10 @@ export interface HubLimits {
   pendingOpensPerSession: number;
   /** Bytes of DATA the hub holds for one session's OPENs still waiting for a decision, all of them together. */
   pendingBytesPerSession: number;
-  /** Largest per-stream window the hub relays; an OPEN asking for more is relayed with this window. */
+  /**
+   * Largest per-stream window the hub relays; an OPEN asking for more is relayed with this window (its opener then
+   * gets RST FLOW_CONTROL if it sends beyond it). At least the agents' DEFAULT_INITIAL_WINDOW.
+   */
   maxStreamWindow: number;
   /**
    * Bytes a session's socket may hold unsent beyond the windows of the streams that flow toward it. A peer that
@@ -61,9 +64,11 @@ export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
   maxStreamWindow: 16 * 1024 * 1024,
   unsentSlackBytes: 8 * 1024 * 1024,
   unsentWindowCapBytes: 64 * 1024 * 1024,
-  controlBurst: 200,
+  // Above servicesPerWorkspace: an agent re-registers all its services at once when it reconnects.
+  controlBurst: 1000,
   controlPerSecond: 50,
-  sessionsPerKey: 64,
+  // Every `up`, `reach`, `proxy` and `dev` process holds a session, and a dead one counts until it times out.
+  sessionsPerKey: 256,
   servicesPerWorkspace: 500,
   tunnelPortsPerWorkspace: 100,
   connectionsPerTunnelPort: 1024,

@@ -187,6 +187,48 @@ describe('MuxSession guard (the hub bounds one peer)', () => {
       expect(second.reset).toMatchObject({ code: ResetCode.LIMIT });
     });
 
+    it('a receiver that grants more credit than the window is reset with FLOW_CONTROL (no WINDOW storms)', async () => {
+      const window = 64 * KiB;
+      const { A, B, hubB, la, lb } = triangle(window);
+      const refusals: Refusal[] = [];
+      hubB.on('refused', (r: Refusal) => refusals.push(r));
+      let bStreamId = 0;
+      B.on('open', (req: OpenRequest) => (bStreamId = req.accept().id));
+      const aSide = resets(A.openStream({}));
+      await idle(la, lb);
+      lb.ab.send(encodeFrame({ type: FrameType.WINDOW, streamId: bStreamId, increment: 1 })); // nothing consumed
+      await idle(la, lb);
+      expect(aSide.reset).toMatchObject({
+        code: ResetCode.FLOW_CONTROL,
+        reason: 'the other side broke flow control',
+      });
+      expect(refusals[0]?.reason).toBe(`granted 1 bytes of credit beyond the stream's window of ${window}`);
+      expect(hubB.stats().splices).toBe(0);
+    });
+
+    it('streams cancelled while their bytes are still queued toward a slow receiver do not get it closed', async () => {
+      const window = 64 * KiB;
+      const { A, B, hubB, la, lb } = triangle(window, { unsentSlackBytes: 256 * KiB });
+      B.on('open', (req: OpenRequest) => req.accept());
+      const streams = [1, 2, 3, 4, 5, 6].map(() => A.openStream({}));
+      for (const st of streams) st.write(Buffer.alloc(window, 5));
+      // B's downlink is slow: nothing from hubB reaches it while the streams fill it and are cancelled.
+      const step = () => {
+        la.settle();
+        lb.ab.deliver();
+      };
+      step();
+      expect(hubB.stats().transportBuffered).toBeGreaterThan(6 * window);
+      for (const st of streams) st.reset(ResetCode.CANCEL, 'user pressed Ctrl-C');
+      step();
+      expect(hubB.stats().splices).toBe(0);
+      A.openStream({}); // a new stream right after: its OPEN must not find the session over its bound
+      step();
+      expect(hubB.closed).toBe(false);
+      await idle(la, lb); // the link drains: the cancelled streams' windows stop counting
+      expect(hubB.closed).toBe(false);
+    });
+
     it('a receiver that grants credit but does not read is closed once its unsent bytes pass the bound', async () => {
       const window = 64 * KiB;
       const slack = 256 * KiB;

@@ -132,6 +132,11 @@ interface PendingOpen {
   dataBytes: number;
 }
 
+/** Payloads under this size that a guarded session keeps or forwards are copied out of the socket read. */
+const COPY_SMALL_BELOW = 16 * 1024;
+/** A session closed for not reading gets this long to take its close frame before its socket is dropped. */
+const OVERFLOW_GRACE_MS = 1000;
+
 export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   readonly label: string;
   readonly maxDataChunk: number;
@@ -145,6 +150,11 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private pendingBytes = 0;
   /** Sum of the windows of this session's splices: what may legitimately sit unsent toward the peer. */
   private spliceWindows = 0;
+  /**
+   * Windows of splices that ended while their bytes may still be queued toward the peer (a cancelled download on
+   * a slow link): still counted until the transport drains down to the slack.
+   */
+  private retiredWindows = 0;
   /** Above this many unsent transport bytes the peer is not reading: the session ends (guarded sessions only). */
   private unsentLimit = Infinity;
 
@@ -228,14 +238,15 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     ) {
       const id = readStreamId(header);
       const splice = this.splices.get(id);
-      if (splice) {
-        splice.forwardParts(this, header, parts, payloadLength);
-        return;
-      }
-      const stream = this.streams.get(id);
-      if (stream && !this.pending.has(id)) {
+      const stream = splice ? undefined : this.streams.get(id);
+      if (splice || (stream && !this.pending.has(id))) {
+        // A view pins the whole socket read it came from (64 KiB): a guarded session copies small payloads, so
+        // what it holds for a peer is what it counts (otherwise 1 KiB frames could pin 60 times their size).
+        const held =
+          this.guard && payloadLength < COPY_SMALL_BELOW ? [Buffer.concat(parts, payloadLength)] : parts;
         try {
-          stream.onData(parts, payloadLength);
+          if (splice) splice.forwardParts(this, header, held, payloadLength);
+          else stream!.onData(held, payloadLength);
         } catch (err) {
           this.fail(err);
         }
@@ -278,6 +289,10 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** The transport's buffer drained: flush queued DATA. */
   onTransportDrain(): void {
+    if (this.retiredWindows > 0 && this.guard && this.sink.bufferedAmount() <= this.guard.unsentSlackBytes) {
+      this.retiredWindows = 0;
+      this.updateUnsentLimit();
+    }
     this.flush();
   }
 
@@ -346,6 +361,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (!splice) return;
     this.splices.delete(streamId);
     this.spliceWindows -= splice.window;
+    if (this.guard) this.retiredWindows += splice.window;
     this.updateUnsentLimit();
   }
 
@@ -504,12 +520,14 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private updateUnsentLimit(): void {
     const guard = this.guard;
     this.unsentLimit = guard
-      ? guard.unsentSlackBytes + Math.min(this.spliceWindows, guard.unsentWindowCapBytes)
+      ? guard.unsentSlackBytes +
+        Math.min(this.spliceWindows + this.retiredWindows, guard.unsentWindowCapBytes)
       : Infinity;
   }
 
   /** The peer leaves more unsent than its streams' windows explain: it is not reading. End the session. */
   private overflowed(): void {
+    if (this.isClosed) return;
     const unsent = this.sink.bufferedAmount();
     const reason = `the agent is not reading: ${unsent} bytes unsent at the hub (limit ${this.unsentLimit})`;
     this.reportRefusal(0, ResetCode.LIMIT, reason);
@@ -523,6 +541,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       }),
     );
     this.shutdown(1008, reason, false);
+    // Whatever it owes the peer stays in memory until the socket goes: not the transport's usual 5 s of grace.
+    setTimeout(() => this.sink.terminate?.(), OVERFLOW_GRACE_MS).unref();
   }
 
   /** @internal Called by PendingRequest. */
@@ -667,6 +687,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     for (const splice of [...this.splices.values()]) splice.sessionClosed(this, shortReason(reason));
     this.splices.clear();
     this.spliceWindows = 0;
+    this.retiredWindows = 0;
     try {
       if (terminate && this.sink.terminate) this.sink.terminate();
       else this.sink.close(code, reason);

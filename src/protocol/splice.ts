@@ -21,12 +21,6 @@ export interface SpliceHost {
   reportRefusal(streamId: number, code: ResetCode, reason: string): void;
 }
 
-/**
- * Credit cannot grow without bound: WINDOW storms would otherwise push the count past 2^53. A receiver granting more
- * than this ahead is only licensing bytes its own socket must hold, which the session's guard bounds anyway.
- */
-const MAX_CREDIT = 2 ** 40;
-
 export class Splice {
   private finFromA = false;
   private finFromB = false;
@@ -54,10 +48,19 @@ export class Splice {
     if (type === FrameType.DATA) {
       if (!this.spend(fromA, message.length - HEADER_SIZE)) return;
     } else if (type === FrameType.WINDOW) {
-      // A grants B (or B grants A) more room: the other side's credit grows.
+      // A grants B (or B grants A) more room: the other side's credit grows, never beyond the window (an honest
+      // receiver grants back only what it consumed; more would let its partner fill the hub toward it).
       const increment = message.readUInt32BE(HEADER_SIZE);
-      if (fromA) this.creditFromB = Math.min(MAX_CREDIT, this.creditFromB + increment);
-      else this.creditFromA = Math.min(MAX_CREDIT, this.creditFromA + increment);
+      const credit = (fromA ? this.creditFromB : this.creditFromA) + increment;
+      if (credit > this.window) {
+        this.violation(
+          fromA,
+          `granted ${credit - this.window} bytes of credit beyond the stream's window of ${this.window}`,
+        );
+        return;
+      }
+      if (fromA) this.creditFromB = credit;
+      else this.creditFromA = credit;
     }
     writeStreamId(message, fromA ? this.bId : this.aId);
     (fromA ? this.b : this.a).sendNow(message);
@@ -96,11 +99,16 @@ export class Splice {
     if (fromA) this.creditFromA = left;
     else this.creditFromB = left;
     if (left >= 0) return true;
+    this.violation(fromA, `sent ${-left} bytes beyond the stream's window of ${this.window}`);
+    return false;
+  }
+
+  /** One side broke the stream's credit: RST FLOW_CONTROL to both, the reason to the offender, reported. */
+  private violation(fromA: boolean, reason: string): void {
     const [sender, senderId, receiver, receiverId] = fromA
       ? [this.a, this.aId, this.b, this.bId]
       : [this.b, this.bId, this.a, this.aId];
     this.finish();
-    const reason = `sent ${-left} bytes beyond the stream's window of ${this.window}`;
     sender.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: senderId, code: ResetCode.FLOW_CONTROL, reason }),
     );
@@ -113,7 +121,6 @@ export class Splice {
       }),
     );
     sender.reportRefusal(senderId, ResetCode.FLOW_CONTROL, reason);
-    return false;
   }
 
   private finish(): void {

@@ -152,6 +152,9 @@ export function openWebSocket(
   });
 }
 
+/** Errors that mean no server is reachable at that address: no fallback is worth a second attempt. */
+const NO_ROUTE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 /**
  * The agent's link to the hub: the private-connect fast path when `preferFast`, else (or when something on the
  * way refused it) a standard WebSocket. Errors are the WebSocket attempt's, so a refusal by the hub itself (a bad
@@ -159,15 +162,22 @@ export function openWebSocket(
  */
 export async function openHubLink(
   url: string,
-  opts: Omit<ClientHandshakeOptions, 'framing'> & { preferFast: boolean },
+  opts: Omit<ClientHandshakeOptions, 'framing'> & {
+    preferFast: boolean;
+    /** Told why the fast path failed, when the WebSocket attempt follows. */
+    onFallback?: (err: unknown) => void;
+  },
 ): Promise<{ socket: Socket; head: Buffer; framing: Framing }> {
   if (opts.preferFast) {
     try {
       return { ...(await openWebSocket(url, { ...opts, framing: FAST_UPGRADE })), framing: FAST_UPGRADE };
     } catch (err) {
       const definitive = err instanceof UpgradeRefusedError && [401, 426, 429].includes(err.status);
-      if (definitive || !(err instanceof UpgradeRefusedError || err instanceof BadUpgradeAnswerError))
-        throw err;
+      // Nothing answers there at all: asking again as a WebSocket would only fail the same way.
+      const unreachable = NO_ROUTE_CODES.has((err as NodeJS.ErrnoException).code ?? '');
+      if (definitive || unreachable || opts.signal?.aborted) throw err;
+      // Anything else (a refusal, a wrong answer, a reset or a hang-up by a middlebox): try a WebSocket.
+      opts.onFallback?.(err);
     }
   }
   return { ...(await openWebSocket(url, { ...opts, framing: 'websocket' })), framing: 'websocket' };

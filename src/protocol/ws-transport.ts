@@ -42,6 +42,8 @@ const COPY_BELOW = 1024;
  * the hub hold ~25 bytes of bookkeeping per byte owed. Batched, the bookkeeping is per batch.
  */
 const STAGE_FLUSH_BYTES = 16 * 1024;
+/** A WebSocket PONG waits while more than this is unsent (it only tells the peer we are alive; data does too). */
+const PONG_ROOM_BYTES = 64 * 1024;
 /** After our close frame, how long the peer has to close the TCP connection before we drop it. */
 const CLOSE_GRACE_MS = 5000;
 
@@ -51,6 +53,11 @@ export class WebSocketTransport implements FrameSink {
   private session: MuxSession | undefined;
   private closeSent = false;
   private peerClose: { code: number; reason: string } | undefined;
+  /**
+   * The PONG owed for the latest WebSocket PING (RFC 6455 §5.5.3 lets an endpoint answer only the most recent):
+   * one at most, so PINGs from a peer that reads nothing cannot grow what we hold for it.
+   */
+  private pongOwed: Buffer | undefined;
   /** Small frames waiting for the end of this tick (see STAGE_FLUSH_BYTES). */
   private staged: Buffer[] = [];
   private stagedBytes = 0;
@@ -65,9 +72,7 @@ export class WebSocketTransport implements FrameSink {
     this.reader = new WsFrameReader(
       {
         onMessage: (parts, length) => this.onMessage(parts, length),
-        onPing: (payload) => {
-          if (!this.closeSent) this.socket.write(controlFrame(WsOpcode.PONG, payload, this.masked));
-        },
+        onPing: (payload) => this.owePong(payload),
         onPong: () => undefined,
         onClose: (code, reason) => {
           this.peerClose = { code, reason };
@@ -168,6 +173,25 @@ export class WebSocketTransport implements FrameSink {
     this.staged = [];
     this.stagedBytes = 0;
     this.socket.destroy();
+  }
+
+  private owePong(payload: Buffer): void {
+    if (this.closeSent) return;
+    const first = this.pongOwed === undefined;
+    this.pongOwed = Buffer.from(payload); // the PING's bytes are a view of a socket read
+    if (first) process.nextTick(() => this.payPong());
+  }
+
+  /** Sends the owed PONG once the socket has room for it; else on its next 'drain'. */
+  private payPong(): void {
+    const payload = this.pongOwed;
+    if (!payload || this.closeSent || this.socket.destroyed) return;
+    if (this.socket.writableLength > PONG_ROOM_BYTES) {
+      this.socket.once('drain', () => this.payPong());
+      return;
+    }
+    this.pongOwed = undefined;
+    this.stage(controlFrame(WsOpcode.PONG, payload, this.masked));
   }
 
   /** Holds a small frame for the end of this tick (or until a batch's worth is staged). */
