@@ -1097,8 +1097,12 @@ async function gauges(hubUrl: string, key: string): Promise<Gauges> {
 const showGauges = (g: Gauges): string =>
   `${g.sessions} sessions, ${g.streams} streams, ${g.splices} splices, ${g.buffered} bytes buffered, heap ${mb(g.heapUsed)} used of ${mb(g.heapTotal)}, external ${mb(g.external)}`;
 
+const FUZZ_TUNNEL_PORTS = '61000-61039';
+
 async function bringUpHub(epoch: number, rng: Rng, settleMs = 500): Promise<HubCtx> {
-  const hub = await startTestHub({ env: HUB_ENV });
+  // Tunnel ports above Linux's ephemeral range (32768-60999): other test files probe "closed" ports they got from
+  // the kernel, and one landing on this hub's tunnel listener would open a stream the end check counts.
+  const hub = await startTestHub({ env: HUB_ENV, tunnelPorts: FUZZ_TUNNEL_PORTS });
   const key = await hub.createKey('fuzz');
   const { agentId: agentA } = await registerAgent(hub.url, key, 'fuzz-server');
   const { agentId: agentB } = await registerAgent(hub.url, key, 'fuzz-client');

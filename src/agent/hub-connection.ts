@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MuxSession, OpenRequest } from '../protocol/session.js';
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
-import { openHubLink, UpgradeRefusedError, type Framing } from '../protocol/ws-handshake.js';
+import { openHubLink, UpgradeRefusedError } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
 
@@ -59,8 +59,6 @@ export class HubConnection extends EventEmitter {
   private socket: Socket | undefined;
   /** Something between us and the hub refused the private-connect fast path: WebSocket from now on. */
   private fastRefused = false;
-  /** How the current (or last) link to the hub is framed. */
-  framing: Framing | undefined;
   private handshake: AbortController | undefined;
   private nextRid = 1;
   private readonly pending = new Map<
@@ -148,7 +146,6 @@ export class HubConnection extends EventEmitter {
           return;
         }
         this.socket = socket;
-        this.framing = framing;
         if (framing === 'websocket') this.fastRefused = true;
         const mux = attachWebSocket(socket, head, { role: 'client', label: 'hub' }, framing);
         this.current = mux;

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -16,21 +16,13 @@ import { messageOf } from '../util/errors.js';
 import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
+import { throttle } from '../util/throttle.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
 const REFUSAL_LOG_MS = 10_000;
 
 /** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
 export const KEY_CHECK_MS = 30_000;
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  408: 'Request Timeout',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-};
 
 /** The session bounds of src/hub/limits.ts, in the protocol layer's terms. */
 export function sessionGuard(limits: HubLimits): SessionGuard {
@@ -104,7 +96,7 @@ export class AgentGateway {
     const body = JSON.stringify({ statusCode: status, code, message });
     if (socket.destroyed) return;
     socket.end(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
     setTimeout(() => socket.destroy(), this.limits.refusedSocketGraceMs).unref();
   }
@@ -237,19 +229,15 @@ export class AgentGateway {
       log.info({ reason, offline }, 'agent session closed');
     });
     // One line at once, then at most one per REFUSAL_LOG_MS with a count: a refusal costs a peer ~20 bytes.
-    let lastLogged = -Infinity;
-    let unlogged = 0;
-    mux.on('refused', (refusal: Refusal) => {
-      unlogged++;
-      const now = Date.now();
-      if (now - lastLogged < REFUSAL_LOG_MS) return;
-      log.warn(
-        { stream: refusal.streamId, code: refusal.code, reason: refusal.reason, refusals: unlogged },
-        'hub limit crossed',
-      );
-      lastLogged = now;
-      unlogged = 0;
-    });
+    mux.on(
+      'refused',
+      throttle(REFUSAL_LOG_MS, (refusals: number, refusal: Refusal) =>
+        log.warn(
+          { stream: refusal.streamId, code: refusal.code, reason: refusal.reason, refusals },
+          'hub limit crossed',
+        ),
+      ),
+    );
     const controlBudget = new TokenBucket(this.limits.controlBurst, this.limits.controlPerSecond);
     mux.on('control', (msg: Record<string, unknown>) => {
       if (!controlBudget.take()) {

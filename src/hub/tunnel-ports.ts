@@ -1,6 +1,7 @@
 import { createServer, type DropArgument, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { throttle } from '../util/throttle.js';
 
 /** Which service a tunnel port belongs to, kept in memory so a new connection needs no database query. */
 export interface TunnelOwner {
@@ -39,17 +40,10 @@ export function warnOnDrop(
   log: Logger,
   describe: () => { fields: Record<string, unknown>; message: string },
 ): (data?: DropArgument) => void {
-  let last = -Infinity;
-  let dropped = 0;
-  return (data) => {
-    dropped++;
-    const now = Date.now();
-    if (now - last < DROP_WARN_INTERVAL_MS) return;
-    last = now;
+  return throttle(DROP_WARN_INTERVAL_MS, (dropped: number, data?: DropArgument) => {
     const { fields, message } = describe();
     log.warn({ ...fields, dropped, from: data?.remoteAddress }, message);
-    dropped = 0;
-  };
+  });
 }
 
 /**

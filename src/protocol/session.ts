@@ -355,6 +355,12 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     this.ready.delete(stream);
   }
 
+  private addSplice(streamId: number, splice: Splice): void {
+    this.splices.set(streamId, splice);
+    this.spliceWindows += splice.window;
+    this.updateUnsentLimit();
+  }
+
   /** @internal */
   detachSplice(streamId: number): void {
     const splice = this.splices.get(streamId);
@@ -448,14 +454,14 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (guard) {
       const held = this.heldStreams();
       if (held >= guard.maxStreams) {
-        this.refuseOpen(
+        this.refuseStream(
           id,
           `this session already holds ${held} streams (the hub's limit is ${guard.maxStreams})`,
         );
         return;
       }
       if (this.pending.size >= guard.maxPendingOpens) {
-        this.refuseOpen(
+        this.refuseStream(
           id,
           `${this.pending.size} OPENs of this session are still waiting for an answer (the hub's limit is ${guard.maxPendingOpens})`,
         );
@@ -509,8 +515,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     return this.streams.size + this.splices.size + this.pending.size;
   }
 
-  /** Refuses an OPEN before it became pending: RST LIMIT with the reason, reported. */
-  private refuseOpen(id: number, reason: string): void {
+  /** Refuses a stream at a bound (before it became pending, or instead of its splice): RST LIMIT, reported. */
+  private refuseStream(id: number, reason: string): void {
     this.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.LIMIT, reason: shortReason(reason) }),
     );
@@ -594,10 +600,10 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     if (peer.closed || peer === this) return offline();
     const peerGuard = peer.guard;
     if (peerGuard && peer.heldStreams() >= peerGuard.maxStreams) {
-      const reason = `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`;
-      this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code: ResetCode.LIMIT, reason }));
-      this.reportRefusal(id, ResetCode.LIMIT, reason);
-      return;
+      return this.refuseStream(
+        id,
+        `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`,
+      );
     }
     // Same window as the original OPEN (credit stays end to end between the two agents), up to the hub's bound.
     const relayed = this.guard ? Math.min(window, this.guard.maxStreamWindow) : window;
@@ -606,12 +612,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     // The OPEN itself may have found the peer not reading (its guard closed it): the opener learns at once.
     if (peer.closed) return offline();
     const splice = new Splice(this, id, peer, peerId, relayed);
-    this.splices.set(id, splice);
-    peer.splices.set(peerId, splice);
-    this.spliceWindows += relayed;
-    this.updateUnsentLimit();
-    peer.spliceWindows += relayed;
-    peer.updateUnsentLimit();
+    this.addSplice(id, splice);
+    peer.addSplice(peerId, splice);
     for (const message of pending.frames) splice.forward(this, message, readFrameType(message));
   }
 

@@ -15,7 +15,13 @@ import {
 import type { MuxSession } from './session.js';
 import { bridgeSocket } from './socket-bridge.js';
 import { frameHeader, MAX_FRAGMENTS_PER_MESSAGE, WsFrameReader, WsOpcode } from './ws-codec.js';
-import { acceptValue, answerUpgrade, openWebSocket, UpgradeRefusedError } from './ws-handshake.js';
+import {
+  acceptValue,
+  answerUpgrade,
+  openHubLink,
+  openWebSocket,
+  UpgradeRefusedError,
+} from './ws-handshake.js';
 import { attachWebSocket } from './ws-transport.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -383,6 +389,70 @@ describe('ws transport on real sockets', () => {
     );
     expect(err).toBeInstanceOf(UpgradeRefusedError);
     expect(err).toMatchObject({ status: 401, body: '{"message":"no"}' });
+  });
+
+  describe('openHubLink (the agent: fast path, then WebSocket)', () => {
+    /**
+     * A server that upgrades WebSockets and answers anything else with `refusal` (400: as proxies that pass only
+     * WebSockets do; 401: as the hub does to a bad key), recording each request's Upgrade header.
+     */
+    async function answering(
+      refusal: number,
+      opts: { websocket: boolean },
+    ): Promise<{ port: number; upgrades: string[] }> {
+      const upgrades: string[] = [];
+      const server = http.createServer((_req, res) => res.writeHead(404).end());
+      server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket) => {
+        upgrades.push(String(req.headers.upgrade));
+        cleanups.push(() => socket.destroy()); // an upgraded socket would keep server.close() waiting
+        const answer = answerUpgrade(req);
+        if (opts.websocket && 'response' in answer && answer.framing === 'websocket')
+          socket.write(answer.response);
+        else socket.end(`HTTP/1.1 ${refusal} No\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno`);
+      });
+      return { port: await listen(server), upgrades };
+    }
+
+    it('asks again as a WebSocket when something refuses private-connect, and says why', async () => {
+      const { port, upgrades } = await answering(400, { websocket: true });
+      const why: unknown[] = [];
+      const link = await openHubLink(`ws://127.0.0.1:${port}/`, {
+        headers: {},
+        timeoutMs: 5000,
+        preferFast: true,
+        onFallback: (err) => why.push(err),
+      });
+      link.socket.destroy();
+      expect(link.framing).toBe('websocket');
+      expect(upgrades).toEqual(['private-connect', 'websocket']);
+      expect(why[0]).toBeInstanceOf(UpgradeRefusedError);
+    });
+
+    it("does not ask twice after the hub's own definitive refusal (401)", async () => {
+      const { port, upgrades } = await answering(401, { websocket: false });
+      const err = await openHubLink(`ws://127.0.0.1:${port}/`, {
+        headers: {},
+        timeoutMs: 5000,
+        preferFast: true,
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 401 });
+      expect(upgrades).toEqual(['private-connect']);
+    });
+
+    it('does not ask twice where nothing listens', async () => {
+      const server = net.createServer();
+      const port = await listen(server);
+      await new Promise((r) => server.close(r));
+      let fellBack = false;
+      const err = await openHubLink(`ws://127.0.0.1:${port}/`, {
+        headers: {},
+        timeoutMs: 5000,
+        preferFast: true,
+        onFallback: () => (fellBack = true),
+      }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ECONNREFUSED' });
+      expect(fellBack).toBe(false);
+    });
   });
 
   it('gives up on a server that accepts the connection but never answers the upgrade', async () => {
