@@ -1,5 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
-import type { ServiceProtocol } from '../hub/store/types.js';
+import type { ServiceProtocol } from '../api/service-protocol.js';
 
 /**
  * `--protocol auto`: a quick, state-free look at the target. A TLS ClientHello answered with a handshake

@@ -5,7 +5,7 @@ import { bridgeSocket } from '../protocol/socket-bridge.js';
 import type { HubConnection, LogFn } from './hub-connection.js';
 import type { Exposure } from '../config/exposures.js';
 import type { ServiceView } from './hub-api.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf } from '../api/errors.js';
 import { cachedLookup } from './lookup-cache.js';
 
 /**

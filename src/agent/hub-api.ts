@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ConnectError, describeNetworkError, ErrorCodes, type ErrorCode } from '../util/errors.js';
+import { ConnectError, describeNetworkError, ErrorCodes, type ErrorCode } from '../api/errors.js';
 import type { ServiceView } from '../hub/services.js';
 
 export type { ServiceView } from '../hub/services.js';

@@ -4,7 +4,7 @@ import type { MuxSession, OpenRequest } from '../protocol/session.js';
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
 import { openHubLink, UpgradeRefusedError } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
-import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../util/errors.js';
+import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../api/errors.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { listenWithAutoSelect } from './local-listener.js';
-import { ConnectError } from '../util/errors.js';
+import { ConnectError } from '../api/errors.js';
 
 const servers: Server[] = [];
 afterAll(() => servers.forEach((s) => s.close()));

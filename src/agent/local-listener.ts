@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** How far past the asked-for port `reach` looks for a free one (seed: "→ localhost:5433 (auto-selected)"). */
 const AUTO_SELECT_SPAN = 100;

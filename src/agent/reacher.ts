@@ -3,7 +3,7 @@ import { bridgeSocket } from '../protocol/socket-bridge.js';
 import type { MuxStream } from '../protocol/stream.js';
 import type { HubConnection, LogFn } from './hub-connection.js';
 import { listenWithAutoSelect } from './local-listener.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf } from '../api/errors.js';
 
 /** How long a connection accepted while the hub is away waits for the session to come back. */
 const RECONNECT_GRACE_MS = 15_000;

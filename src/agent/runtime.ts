@@ -6,7 +6,7 @@ import { loadExposures, type Exposure } from '../config/exposures.js';
 import { connectDir, paths } from '../config/paths.js';
 import type { Credentials } from '../config/credentials.js';
 import { clearAgentLock, writeAgentLock } from './agent-lock.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf } from '../api/errors.js';
 import { reportStatsPeriodically } from './stats-reporter.js';
 
 export interface RunningAgent {

@@ -1,5 +1,5 @@
 import type { HubApi, ServiceView } from './hub-api.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** The service of that name, or a NOT_FOUND error that lists what the workspace does have. */
 export async function requireService(api: HubApi, name: string): Promise<ServiceView> {

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { HubApi } from './hub-api.js';
 import { loadCredentials, resolveHubUrl, saveCredentials, type Credentials } from '../config/credentials.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 export interface SignInOptions {
   hub?: string | undefined;

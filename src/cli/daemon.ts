@@ -13,7 +13,7 @@ import { renderSystemdUnit } from '../daemon/systemd.js';
 import { renderLaunchdPlist } from '../daemon/launchd.js';
 import { assertSupportedPlatform, serviceManager, type ServiceManager } from '../daemon/service.js';
 import { daemonStatus, renderStatus } from '../daemon/status.js';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { action } from './run.js';
 import { colour, line, ok, printJson, warn } from './output.js';
 

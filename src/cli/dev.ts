@@ -6,7 +6,7 @@ import { displayPath, findConfig, loadConfig, renderConfig } from '../config/pco
 import { writeFileAtomic } from '../config/atomic-file.js';
 import { HubApi } from '../agent/hub-api.js';
 import { checkHub, startDev } from '../dev/dev-session.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
 import { agentLog, colour, line, ok, printJson } from './output.js';
 

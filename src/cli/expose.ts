@@ -6,9 +6,10 @@ import { HubConnection } from '../agent/hub-connection.js';
 import { Exposer } from '../agent/exposer.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import { detectProtocol } from '../agent/detect-protocol.js';
-import type { ServiceProtocol } from '../hub/store/types.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
-import { parseHostPort, parseServiceName } from '../util/parse.js';
+import type { ServiceProtocol } from '../api/service-protocol.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
+import { parseHostPort } from '../util/parse.js';
+import { parseServiceName } from '../api/service-name.js';
 import { action } from './run.js';
 import { reportStatsPeriodically } from '../agent/stats-reporter.js';
 import { agentLog, colour, line, ok, printJson, warn } from './output.js';
@@ -26,12 +27,12 @@ function parseTarget(args: string[], flags: ExposeFlags): { name: string; host: 
   if (args.length === 2) {
     const [name, target] = args as [string, string];
     const { host, port } = parseHostPort(target);
-    return { name: parseServiceName(name).toLowerCase(), host, port };
+    return { name: parseServiceName(name), host, port };
   }
   if (args.length === 1 && flags.name) {
     const { host, port } = parseHostPort(args[0] ?? '');
     // Lower case, as the hub stores it: `expose stop` and the persisted file then agree on the name.
-    return { name: parseServiceName(flags.name).toLowerCase(), host, port };
+    return { name: parseServiceName(flags.name), host, port };
   }
   if (args.length === 1 && /^(\S+:)?\d+$/.test(args[0] ?? '')) {
     throw new ConnectError(ErrorCodes.BAD_INPUT, `name the service: connect expose ${args[0]} --name <name>`);

@@ -4,7 +4,7 @@ import { openStore, type Store } from '../hub/store/index.js';
 import { generateApiKey } from '../hub/api-keys.js';
 import { paths, tildify } from '../config/paths.js';
 import { createLogger } from '../util/logger.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
 import { DEFAULT_HUB_LIMITS, hubLimits, type HubLimits } from '../hub/limits.js';

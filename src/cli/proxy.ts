@@ -9,7 +9,7 @@ import {
 import { DEFAULT_PROXY_PORT } from '../proxy/server.js';
 import { paths, tildify } from '../config/paths.js';
 import { parseListenPort } from '../util/parse.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
 import { agentLog, colour, line, ok, printJson, warn } from './output.js';
 

@@ -6,8 +6,9 @@ import { HubConnection } from '../agent/hub-connection.js';
 import { reachService } from '../agent/reacher.js';
 import { checkService } from '../agent/health-check.js';
 import { requireService } from '../agent/service-lookup.js';
-import { parseListenPort, parseServiceName } from '../util/parse.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { parseListenPort } from '../util/parse.js';
+import { parseServiceName } from '../api/service-name.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
 import { reportStatsPeriodically } from '../agent/stats-reporter.js';
 import { agentLog, colour, line, ok, printJson, warn } from './output.js';
@@ -34,7 +35,7 @@ export function registerReach(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (rawName: string, rawPort: string | undefined, flags: ReachFlags) => {
-        const name = parseServiceName(rawName).toLowerCase();
+        const name = parseServiceName(rawName);
         const wantedPort = rawPort === undefined ? undefined : parseListenPort(rawPort, 'local port');
         const credentials = requireCredentials();
         const api = new HubApi(credentials.hubUrl, credentials.apiKey);

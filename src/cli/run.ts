@@ -1,4 +1,4 @@
-import { isConnectError, messageOf } from '../util/errors.js';
+import { isConnectError, messageOf } from '../api/errors.js';
 import { fail } from './output.js';
 
 /**

@@ -4,7 +4,7 @@ import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import { action } from './run.js';
 import { agentLog, line, ok } from './output.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
 import { loadConfig } from '../config/pconnect.js';

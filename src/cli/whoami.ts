@@ -3,7 +3,7 @@ import { requireCredentials } from '../config/credentials.js';
 import { HubApi } from '../agent/hub-api.js';
 import { action } from './run.js';
 import { colour, line, printJson } from './output.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf } from '../api/errors.js';
 
 export function registerWhoami(program: Command): void {
   program

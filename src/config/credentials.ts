@@ -1,6 +1,6 @@
 import { paths, tildify } from './paths.js';
 import { readFileIfExists, writeJsonAtomic } from './atomic-file.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** The agent's identity on this machine, saved by `connect up` (mode 0600, written atomically). */
 export interface Credentials {

@@ -1,7 +1,7 @@
 import { paths } from './paths.js';
 import { readFileIfExists, writeJsonAtomic } from './atomic-file.js';
 import { withFileLock } from './file-lock.js';
-import type { ServiceProtocol } from '../hub/store/types.js';
+import type { ServiceProtocol } from '../api/service-protocol.js';
 
 /**
  * Exposures the agent restores on every start (seed: "Daemon keeps it running even after reboot").

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 export const CONFIG_NAMES = ['pconnect.yml', 'pconnect.yaml'];
 

@@ -1,7 +1,7 @@
 import { LaunchdService } from './launchd.js';
 import { SystemdService } from './systemd.js';
 import type { Runner } from './exec.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** What `install`, `start`, `stop` and `status` need from the platform's service manager. */
 export interface ServiceManager {

@@ -8,7 +8,7 @@ import { reachService, type ReachListener } from '../agent/reacher.js';
 import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
 import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
 import type { PconnectConfig } from '../config/pconnect.js';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 export interface ConnectedService {
   name: string;

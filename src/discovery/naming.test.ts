@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseServiceName } from '../util/parse.js';
+import { parseServiceName } from '../api/service-name.js';
 import { serviceName, slugify } from './naming.js';
 
 describe('serviceName', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectError } from '../util/errors.js';
+import { ConnectError } from '../api/errors.js';
 import { COMMON_PORTS, parsePortList, parseRange, parseTimeout } from './ports.js';
 
 describe('parsePortList', () => {

@@ -1,4 +1,4 @@
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parsePort, parsePortRange } from '../util/parse.js';
 
 /**

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 /**
  * The addresses to scan for a host. `localhost` means both loopbacks whatever /etc/hosts says: a dev server

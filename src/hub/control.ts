@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { AgentSession } from './registry.js';
 import type { ServiceManager } from './services.js';
-import { isConnectError, messageOf } from '../util/errors.js';
-import { echoInput, parseServiceName } from '../util/parse.js';
+import { isConnectError, messageOf } from '../api/errors.js';
+import { echoInput } from '../util/parse.js';
+import { parseServiceName } from '../api/service-name.js';
 import type { ServiceProtocol } from './store/index.js';
 
 const PROTOCOLS: readonly ServiceProtocol[] = ['tcp', 'http', 'https'];
@@ -52,7 +53,7 @@ export async function handleControl(
         return { op: 'result', rid, ok: true, service };
       }
       case 'unexpose': {
-        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '').toLowerCase();
+        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '');
         const found = await services.unexpose(
           session.workspaceId,
           session.agentId,

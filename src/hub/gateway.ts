@@ -12,7 +12,7 @@ import type { AgentSession, SessionRegistry } from './registry.js';
 import type { ServiceManager } from './services.js';
 import { handleControl } from './control.js';
 import { newId } from '../util/ids.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf } from '../api/errors.js';
 import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { isConnectError, type ErrorCode } from '../util/errors.js';
+import { isConnectError, type ErrorCode } from '../api/errors.js';
 
 /** HTTP status for each stable error code the API can return. */
 const STATUS: Partial<Record<ErrorCode, number>> = {

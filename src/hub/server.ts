@@ -13,7 +13,7 @@ import { registerApi } from './http-api.js';
 import { errorHandler, sendError } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import { bridgeSocket } from '../protocol/socket-bridge.js';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 /**
  * The hub picks the cipher: AES-128-GCM first (AES-NI makes it the cheapest per byte, and the hub encrypts every

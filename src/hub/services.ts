@@ -3,7 +3,7 @@ import type { ServiceProtocol, ServiceRecord, Store } from './store/index.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
 import type { HubLimits } from './limits.js';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { newId } from '../util/ids.js';
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;

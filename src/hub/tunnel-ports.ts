@@ -1,6 +1,6 @@
 import { createServer, type DropArgument, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { throttle } from '../util/throttle.js';
 
 /** Which service a tunnel port belongs to, kept in memory so a new connection needs no database query. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import {
   decodeFrame,
   encodeDataFrame,

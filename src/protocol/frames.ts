@@ -35,7 +35,7 @@
  * payload over MAX_FRAME_PAYLOAD, invalid UTF-8, invalid or non-object JSON) is a protocol error: decodeFrame throws
  * a ConnectError with code PROTOCOL_ERROR, and the session that received it closes.
  */
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** Bumped on any incompatible wire change. The hub checks it at the WebSocket upgrade (see ws-transport.ts). */
 export const PROTOCOL_VERSION = 1;

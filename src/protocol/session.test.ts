@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { decodeFrame, encodeDataFrame, encodeFrame, FrameType, ResetCode, type Frame } from './frames.js';
 import { MemoryLink } from './memory-link.js';
 import { MuxSession, type FrameSink, type MuxSessionOptions } from './session.js';

@@ -25,7 +25,7 @@
  * 'refused' (Refusal).
  */
 import { EventEmitter } from 'node:events';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import {
   decodeFrame,
   DEFAULT_INITIAL_WINDOW,

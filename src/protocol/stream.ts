@@ -21,7 +21,7 @@
  *   'close'  ()             once, when the stream is fully closed (both FINs, or any reset)
  */
 import { EventEmitter } from 'node:events';
-import { ConnectError, ErrorCodes } from '../util/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { dataHeader, encodeFrame, FrameType, MAX_U32, ResetCode, shortReason } from './frames.js';
 
 export interface StreamReset {

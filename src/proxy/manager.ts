@@ -18,7 +18,7 @@ import { readFileIfExists, writeFileAtomic, writeJsonAtomic } from '../config/at
 import { loadCredentials } from '../config/credentials.js';
 import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
 import { isAlive, isOurProcess, startTimeOf } from '../config/process-check.js';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { openLogForAppend, rotateLogIfNeeded, tailLines } from '../daemon/log-file.js';
 import { ProxyServer, type ProxyInfo } from './server.js';
 

@@ -25,7 +25,7 @@ import type { HubConnection, LogFn } from '../agent/hub-connection.js';
 import { openServiceStream } from '../agent/reacher.js';
 import { loadActiveRoutes, type ActiveRoute } from '../config/active-routes.js';
 import { connectDir, paths } from '../config/paths.js';
-import { ConnectError, ErrorCodes, messageOf } from '../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { VERSION } from '../version.js';
 import { MuxDuplex, UpstreamError } from './mux-duplex.js';
 import { sendPage, formatFor, type Page } from './pages.js';

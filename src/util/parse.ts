@@ -1,4 +1,4 @@
-import { ConnectError, ErrorCodes } from './errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 
 /** Longest piece of a rejected input quoted back in an error (a hub must never echo a megabyte to a peer). */
 export const MAX_ECHOED_INPUT = 64;
@@ -65,16 +65,4 @@ export function parseHostPort(value: string, defaultHost = 'localhost'): { host:
     );
   }
   return { host: text.slice(0, idx), port: parsePort(text.slice(idx + 1)) };
-}
-
-/** Validates a service name: it becomes a DNS label for the proxy, so the same rules apply. */
-export function parseServiceName(value: string): string {
-  const name = value.trim();
-  if (!/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/.test(name)) {
-    throw new ConnectError(
-      ErrorCodes.BAD_INPUT,
-      `invalid service name '${echoInput(value)}': use letters, digits and '-' (1-63 characters, no leading or trailing '-')`,
-    );
-  }
-  return name;
 }

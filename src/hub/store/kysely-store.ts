@@ -10,7 +10,7 @@ import type {
   Store,
   WorkspaceRecord,
 } from './types.js';
-import { ConnectError, ErrorCodes, messageOf } from '../../util/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../../api/errors.js';
 import { newId } from '../../util/ids.js';
 
 const now = (): string => new Date().toISOString();

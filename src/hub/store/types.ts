@@ -1,3 +1,6 @@
+import type { ServiceProtocol } from '../../api/service-protocol.js';
+
+export type { ServiceProtocol };
 /**
  * The hub's persistent state, independent of the database behind it. Both implementations (SQLite for the
  * embedded default, PostgreSQL for deployments that outgrow one hub) fill this interface; nothing here leaks
@@ -28,8 +31,6 @@ export interface AgentRecord {
   createdAt: string;
   lastSeenAt: string | null;
 }
-
-export type ServiceProtocol = 'tcp' | 'http' | 'https';
 
 export interface ServiceRecord {
   id: string;
