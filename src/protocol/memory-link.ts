@@ -6,6 +6,7 @@
  * manual (`deliver()`), for deterministic tests. A direction can be paused to simulate a stalled network.
  */
 import type { FrameSink, MuxSession } from './session.js';
+import { WsCloseCode } from './ws-codec.js';
 
 export class MemoryPipe implements FrameSink {
   private readonly outbox: Buffer[] = [];
@@ -50,7 +51,7 @@ export class MemoryPipe implements FrameSink {
   terminate(): void {
     this.outbox.length = 0;
     this.bytes = 0;
-    this.close(1006, 'terminated');
+    this.close(WsCloseCode.ABNORMAL, 'terminated');
   }
 
   pause(): void {

@@ -45,6 +45,7 @@ import {
 } from './frames.js';
 import { Splice, type SpliceHost } from './splice.js';
 import { MuxStream, type StreamHost } from './stream.js';
+import { WsCloseCode } from './ws-codec.js';
 
 /** How a session writes to its transport. */
 export interface FrameSink {
@@ -302,7 +303,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   }
 
   close(reason = 'session closed'): void {
-    this.shutdown(1000, reason, false);
+    this.shutdown(WsCloseCode.NORMAL, reason, false);
   }
 
   stats(): SessionStats {
@@ -546,7 +547,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
         reason: shortReason(reason),
       }),
     );
-    this.shutdown(1008, reason, false);
+    this.shutdown(WsCloseCode.POLICY, reason, false);
     // Whatever it owes the peer stays in memory until the socket goes: not the transport's usual 5 s of grace.
     setTimeout(() => this.sink.terminate?.(), OVERFLOW_GRACE_MS).unref();
   }
@@ -659,7 +660,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       const silentFor = Date.now() - this.lastReceivedAt;
       if (silentFor >= this.deadAfterMs) {
         this.emit('dead');
-        this.shutdown(1001, `peer silent for ${silentFor} ms`, true);
+        this.shutdown(WsCloseCode.GOING_AWAY, `peer silent for ${silentFor} ms`, true);
       } else {
         this.armDeadTimer(this.deadAfterMs - silentFor);
       }
@@ -673,10 +674,10 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       ? err
       : new ConnectError(ErrorCodes.INTERNAL, `${this.label}: session handler failed: ${messageOf(err)}`);
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    this.shutdown(protocol ? 1002 : 1011, error.message, false);
+    this.shutdown(protocol ? WsCloseCode.PROTOCOL_ERROR : WsCloseCode.INTERNAL, error.message, false);
   }
 
-  private shutdown(code: number, reason: string, terminate: boolean): void {
+  private shutdown(code: WsCloseCode, reason: string, terminate: boolean): void {
     if (this.isClosed) return;
     this.isClosed = true;
     clearInterval(this.pingTimer);

@@ -37,6 +37,7 @@ export const WsCloseCode = {
   TOO_BIG: 1009,
   INTERNAL: 1011,
 } as const;
+export type WsCloseCode = (typeof WsCloseCode)[keyof typeof WsCloseCode];
 
 /** A control frame's payload is at most 125 bytes (RFC 6455 §5.5). */
 const MAX_CONTROL_PAYLOAD = 125;
@@ -184,12 +185,16 @@ export class WsFrameReader {
   private parseHeader(h: Buffer, at: number): void {
     const b0 = h[at]!;
     const b1 = h[at + 1]!;
-    if ((b0 & 0x70) !== 0) return this.violate('reserved bits set (no extension was negotiated)', 1002);
+    if ((b0 & 0x70) !== 0)
+      return this.violate('reserved bits set (no extension was negotiated)', WsCloseCode.PROTOCOL_ERROR);
     const fin = (b0 & 0x80) !== 0;
     const opcode = b0 & 0x0f;
     const masked = (b1 & 0x80) !== 0;
     if (masked !== this.opts.expectMasked) {
-      return this.violate(masked ? 'masked frame from the server' : 'unmasked frame from a client', 1002);
+      return this.violate(
+        masked ? 'masked frame from the server' : 'unmasked frame from a client',
+        WsCloseCode.PROTOCOL_ERROR,
+      );
     }
     let length = b1 & 0x7f;
     let next = at + 2;
@@ -200,7 +205,7 @@ export class WsFrameReader {
       const high = h.readUInt32BE(next);
       length = high * 0x1_0000_0000 + h.readUInt32BE(next + 4);
       next += 8;
-      if (high > 0x1f_ffff) return this.violate('frame length out of range', 1009);
+      if (high > 0x1f_ffff) return this.violate('frame length out of range', WsCloseCode.TOO_BIG);
     }
     // A zero key (which our agents sent before they used random ones) leaves nothing to undo.
     this.masked = masked && (h[next]! | h[next + 1]! | h[next + 2]! | h[next + 3]!) !== 0;
@@ -208,18 +213,24 @@ export class WsFrameReader {
     this.maskOffset = 0;
 
     if (opcode >= WsOpcode.CLOSE) {
-      if (opcode > WsOpcode.PONG) return this.violate(`unknown opcode ${opcode}`, 1002);
-      if (!fin) return this.violate('fragmented control frame', 1002);
-      if (length > MAX_CONTROL_PAYLOAD) return this.violate('control frame over 125 bytes', 1002);
+      if (opcode > WsOpcode.PONG) return this.violate(`unknown opcode ${opcode}`, WsCloseCode.PROTOCOL_ERROR);
+      if (!fin) return this.violate('fragmented control frame', WsCloseCode.PROTOCOL_ERROR);
+      if (length > MAX_CONTROL_PAYLOAD)
+        return this.violate('control frame over 125 bytes', WsCloseCode.PROTOCOL_ERROR);
     } else if (opcode === WsOpcode.TEXT) {
-      return this.violate('text message (this endpoint speaks binary frames only)', 1003);
+      return this.violate(
+        'text message (this endpoint speaks binary frames only)',
+        WsCloseCode.UNSUPPORTED_DATA,
+      );
     } else if (opcode === WsOpcode.BINARY) {
-      if (this.inMessage) return this.violate('new message inside a fragmented one', 1002);
+      if (this.inMessage)
+        return this.violate('new message inside a fragmented one', WsCloseCode.PROTOCOL_ERROR);
       this.inMessage = true;
     } else if (opcode === WsOpcode.CONTINUATION) {
-      if (!this.inMessage) return this.violate('continuation frame without a message', 1002);
+      if (!this.inMessage)
+        return this.violate('continuation frame without a message', WsCloseCode.PROTOCOL_ERROR);
     } else {
-      return this.violate(`unknown opcode ${opcode}`, 1002);
+      return this.violate(`unknown opcode ${opcode}`, WsCloseCode.PROTOCOL_ERROR);
     }
     if (opcode < WsOpcode.CLOSE) {
       if (++this.messageFrames > this.maxFragments) {
@@ -227,7 +238,7 @@ export class WsFrameReader {
       }
       this.messageLength += length;
       if (this.messageLength > this.opts.maxMessage) {
-        return this.violate(`message over ${this.opts.maxMessage} bytes`, 1009);
+        return this.violate(`message over ${this.opts.maxMessage} bytes`, WsCloseCode.TOO_BIG);
       }
     }
     this.fin = fin;
@@ -295,7 +306,8 @@ export class WsFrameReader {
         this.events.onPong(payload);
         return;
       default: {
-        if (payload.length === 1) return this.violate('close frame with a 1-byte payload', 1002);
+        if (payload.length === 1)
+          return this.violate('close frame with a 1-byte payload', WsCloseCode.PROTOCOL_ERROR);
         const code = payload.length >= 2 ? payload.readUInt16BE(0) : WsCloseCode.NO_STATUS;
         const reason = payload.length > 2 ? payload.toString('utf8', 2) : '';
         this.state = State.FAILED; // nothing may follow a close frame
@@ -304,7 +316,7 @@ export class WsFrameReader {
     }
   }
 
-  private violate(message: string, closeCode: number): void {
+  private violate(message: string, closeCode: WsCloseCode): void {
     this.state = State.FAILED;
     this.resetMessage();
     this.controlParts = [];
