@@ -9,7 +9,8 @@
  * and is never buffered, so our memory per stream is bounded by the window whatever the peer does. Window is granted
  * back (WINDOW frames) only as the consumer reports `consumed(n)`, batched at window/4 to keep WINDOW frames rare.
  *
- * States: open → half-closed (our FIN sent, or the peer's FIN received) → closed (both FINs, or a reset).
+ * States: open → half-closed (our FIN sent, or the peer's FIN received) → closed (both FINs, or a reset); the
+ * machine and its transitions are in stream-state.ts.
  *
  * Events:
  *   'data'   (buf: Buffer)  received bytes; call consumed(buf.length) once they have left your memory
@@ -23,6 +24,14 @@
 import { EventEmitter } from 'node:events';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { dataHeader, encodeFrame, FrameType, MAX_U32, ResetCode, shortReason } from './frames.js';
+import {
+  isFinPending,
+  isLocalEnded,
+  isRemoteEnded,
+  nextStreamState,
+  StreamState,
+  type StreamEvent,
+} from './stream-state.js';
 
 export interface StreamReset {
   code: ResetCode;
@@ -63,9 +72,8 @@ export class MuxStream extends EventEmitter {
   private readonly queue: Buffer[] = [];
   private queued = 0;
   private credit: number;
+  /** write() returned false: 'drain' is owed once the queue empties. */
   private needDrain = false;
-  private endRequested = false;
-  private finSent = false;
 
   // --- receive side
   private readonly window: number;
@@ -74,10 +82,13 @@ export class MuxStream extends EventEmitter {
   private unconsumed = 0;
   /** Consumed bytes not yet granted back with a WINDOW frame. */
   private unannounced = 0;
-  private finReceived = false;
+  /** The peer's ACCEPT arrived ('accept' is emitted once). */
   private accepted = false;
 
-  private isClosed = false;
+  /** FINs and resets: changed only by move(). */
+  private state: StreamState = StreamState.OPEN;
+  /** The state a reset cut short: what had ended by then still shows in localEnded/remoteEnded. */
+  private resetFrom: StreamState | undefined;
 
   constructor(init: MuxStreamInit) {
     super();
@@ -102,15 +113,15 @@ export class MuxStream extends EventEmitter {
     return this.credit;
   }
   get closed(): boolean {
-    return this.isClosed;
+    return this.state === StreamState.CLOSED;
   }
   /** end() was called (our FIN may still be waiting behind queued data). */
   get localEnded(): boolean {
-    return this.endRequested;
+    return isLocalEnded(this.resetFrom ?? this.state);
   }
   /** The peer's FIN arrived. */
   get remoteEnded(): boolean {
-    return this.finReceived;
+    return isRemoteEnded(this.resetFrom ?? this.state);
   }
 
   /**
@@ -119,16 +130,16 @@ export class MuxStream extends EventEmitter {
    * highWaterMark). Writing after end() throws; writing after the stream closed (reset) is ignored.
    */
   write(chunk: Buffer): boolean {
-    if (this.endRequested) {
+    if (this.localEnded) {
       throw new ConnectError(ErrorCodes.PROTOCOL_ERROR, `write after end on stream ${this.id}`);
     }
-    if (this.isClosed) return false;
+    if (this.closed) return false;
     if (chunk.length > 0) {
       this.queue.push(chunk);
       this.queued += chunk.length;
       this.host.wake(this);
     }
-    if (this.isClosed) return false;
+    if (this.closed) return false;
     if (this.queued >= this.host.maxDataChunk) {
       this.needDrain = true;
       return false;
@@ -138,15 +149,14 @@ export class MuxStream extends EventEmitter {
 
   /** Half-close: FIN goes out after everything already written (it never overtakes queued DATA). Idempotent. */
   end(): void {
-    if (this.endRequested || this.isClosed) return;
-    this.endRequested = true;
+    if (!this.move('end')) return; // ended already, or closed
     if (this.queued === 0) this.sendFin();
     // else: the session sends FIN right after the last queued chunk (see sendNextChunk).
   }
 
   /** Aborts both directions: RST to the peer, queued data dropped, 'close' emitted. Idempotent. */
   reset(code: ResetCode, reason: string): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.host.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }),
     );
@@ -155,13 +165,13 @@ export class MuxStream extends EventEmitter {
 
   /** Acceptor side: tell the opener that the target is connected. */
   accept(): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.host.sendNow(encodeFrame({ type: FrameType.ACCEPT, streamId: this.id }));
   }
 
   /** The consumer drained `bytes` of received data: grant them back to the peer (batched). */
   consumed(bytes: number): void {
-    if (this.isClosed || !(bytes > 0)) return;
+    if (this.closed || !(bytes > 0)) return;
     // Clamp: over-reporting must never grant the peer more than the window (that would unbound our memory).
     const n = Math.min(Math.floor(bytes), this.unconsumed);
     this.unconsumed -= n;
@@ -181,8 +191,8 @@ export class MuxStream extends EventEmitter {
 
   /** True when the scheduler can make progress on this stream now (data with credit, or a FIN to send). */
   hasSendable(): boolean {
-    if (this.isClosed) return false;
-    return (this.queued > 0 && this.credit > 0) || (this.queued === 0 && this.endRequested && !this.finSent);
+    if (this.closed) return false;
+    return (this.queued > 0 && this.credit > 0) || (this.queued === 0 && isFinPending(this.state));
   }
 
   /**
@@ -211,8 +221,8 @@ export class MuxStream extends EventEmitter {
       this.host.sendParts(dataHeader(this.id), parts, n);
     }
     if (this.queued === 0) {
-      if (this.endRequested && !this.finSent) this.sendFin();
-      if (this.needDrain && !this.isClosed) {
+      if (isFinPending(this.state)) this.sendFin();
+      if (this.needDrain && !this.closed) {
         this.needDrain = false;
         this.emit('drain');
       }
@@ -224,8 +234,8 @@ export class MuxStream extends EventEmitter {
 
   /** A DATA frame's payload, in one or more pieces (each becomes a 'data' event); `length` is their total. */
   onData(parts: readonly Buffer[], length: number): void {
-    if (this.isClosed) return;
-    if (this.finReceived) {
+    if (this.closed) return;
+    if (this.remoteEnded) {
       this.resetBySession(ResetCode.PROTOCOL, 'DATA after FIN');
       return;
     }
@@ -240,13 +250,13 @@ export class MuxStream extends EventEmitter {
     this.receiveCredit -= length;
     this.unconsumed += length;
     for (const part of parts) {
-      if (this.isClosed) return; // a listener reset the stream
+      if (this.closed) return; // a listener reset the stream
       if (part.length > 0) this.emit('data', part);
     }
   }
 
   onWindow(increment: number): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.credit += increment;
     if (this.credit > MAX_U32) {
       this.resetBySession(ResetCode.FLOW_CONTROL, 'peer granted more than 2^32-1 bytes of window');
@@ -256,36 +266,35 @@ export class MuxStream extends EventEmitter {
   }
 
   onAccept(): void {
-    if (this.isClosed || this.accepted) return;
+    if (this.closed || this.accepted) return;
     this.accepted = true;
     this.emit('accept');
   }
 
   onFin(): void {
-    if (this.isClosed) return;
-    if (this.finReceived) {
+    if (this.closed) return;
+    if (!this.move('finReceived')) {
       this.resetBySession(ResetCode.PROTOCOL, 'second FIN');
       return;
     }
-    this.finReceived = true;
     this.emit('end');
     this.closeIfDone();
   }
 
   onReset(code: ResetCode, reason: string): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.terminate({ code, reason, remote: true });
   }
 
   /** The session is going away: no RST can be sent, just tell the user. */
   onSessionClosed(reason: string): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.terminate({ code: ResetCode.SESSION_CLOSED, reason, remote: false });
   }
 
   /** This side detected a stream-level violation: RST the peer and tell the user. */
   resetBySession(code: ResetCode, reason: string): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     this.host.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: this.id, code, reason: shortReason(reason) }),
     );
@@ -294,22 +303,32 @@ export class MuxStream extends EventEmitter {
 
   // -------------------------------------------------------------------------------------------------------------
 
+  /** Takes the transition `event` leads to from the current state; false (nothing changed) when there is none. */
+  private move(event: StreamEvent): boolean {
+    const next = nextStreamState(this.state, event);
+    if (next === undefined) return false;
+    if (event === 'reset') this.resetFrom = this.state;
+    this.state = next;
+    return true;
+  }
+
   private sendFin(): void {
-    this.finSent = true;
+    if (!this.move('finSent')) return;
     this.host.sendNow(encodeFrame({ type: FrameType.FIN, streamId: this.id }));
     this.closeIfDone();
   }
 
+  /** Both FINs went through (CLOSING): the stream closes. */
   private closeIfDone(): void {
-    if (this.finSent && this.finReceived && !this.isClosed) {
-      this.isClosed = true;
+    if (this.move('closed')) {
       this.host.forget(this);
       this.emit('close');
     }
   }
 
+  /** Callers have checked that the stream is not closed. */
   private terminate(reset?: StreamReset): void {
-    this.isClosed = true;
+    this.move('reset');
     this.queue.length = 0;
     this.queued = 0;
     this.needDrain = false;
