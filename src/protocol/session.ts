@@ -43,6 +43,7 @@ import {
   type Frame,
   type JsonObject,
 } from './frames.js';
+import { EndpointTable, type PendingOpen } from './endpoint-table.js';
 import { Splice, type SpliceHost } from './splice.js';
 import { MuxStream, type StreamHost } from './stream.js';
 import { WsCloseCode } from './ws-codec.js';
@@ -126,13 +127,6 @@ export interface SessionStats {
   bufferedBytes: number;
 }
 
-/** An OPEN awaiting the application's decision; frames that arrive meanwhile are held (bounded by the window). */
-interface PendingOpen {
-  readonly window: number;
-  readonly frames: Buffer[];
-  dataBytes: number;
-}
-
 /** Payloads under this size that a guarded session keeps or forwards are copied out of the socket read. */
 const COPY_SMALL_BELOW = 16 * 1024;
 /** A session closed for not reading gets this long to take its close frame before its socket is dropped. */
@@ -147,10 +141,6 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   private readonly highWaterMark: number;
   private readonly deadAfterMs: number;
   private readonly guard: SessionGuard | undefined;
-  /** DATA bytes held for pending OPENs, all together. */
-  private pendingBytes = 0;
-  /** Sum of the windows of this session's splices: what may legitimately sit unsent toward the peer. */
-  private spliceWindows = 0;
   /**
    * Windows of splices that ended while their bytes may still be queued toward the peer (a cancelled download on
    * a slow link): still counted until the transport drains down to the slack.
@@ -161,9 +151,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   private nextLocalId: number;
   private lastPeerId = 0;
-  private readonly streams = new Map<number, MuxStream>();
-  private readonly pending = new Map<number, PendingOpen>();
-  private readonly splices = new Map<number, Splice>();
+  /** Streams, splice ends and pending OPENs by stream id. */
+  private readonly endpoints = new EndpointTable();
   /** Streams with something to send, in round-robin order (a Set keeps insertion order; re-adding moves to the end). */
   private readonly ready = new Set<MuxStream>();
   private flushing = false;
@@ -237,17 +226,16 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       payloadLength > 0 &&
       payloadLength <= MAX_FRAME_PAYLOAD
     ) {
-      const id = readStreamId(header);
-      const splice = this.splices.get(id);
-      const stream = splice ? undefined : this.streams.get(id);
-      if (splice || (stream && !this.pending.has(id))) {
+      const endpoint = this.endpoints.get(readStreamId(header));
+      // A pending OPEN's DATA takes the general path: it is held, in order, until the OPEN is decided.
+      if (endpoint !== undefined && endpoint.kind !== 'pending') {
         // A view pins the whole socket read it came from (64 KiB): a guarded session copies small payloads, so
         // what it holds for a peer is what it counts (otherwise 1 KiB frames could pin 60 times their size).
         const held =
           this.guard && payloadLength < COPY_SMALL_BELOW ? [Buffer.concat(parts, payloadLength)] : parts;
         try {
-          if (splice) splice.forwardParts(this, header, held, payloadLength);
-          else stream!.onData(held, payloadLength);
+          if (endpoint.kind === 'splice') endpoint.splice.forwardParts(this, header, held, payloadLength);
+          else endpoint.stream.onData(held, payloadLength);
         } catch (err) {
           this.fail(err);
         }
@@ -272,7 +260,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       queueMicrotask(() => stream.onSessionClosed('session closed'));
       return stream;
     }
-    this.streams.set(id, stream);
+    this.endpoints.addStream(stream);
     this.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: id, window: this.initialWindow, meta }));
     return stream;
   }
@@ -309,15 +297,19 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   stats(): SessionStats {
     let queuedBytes = 0;
     let unconsumedBytes = 0;
-    for (const stream of this.streams.values()) {
-      queuedBytes += stream.queuedBytes;
-      unconsumedBytes += stream.unconsumedBytes;
+    for (const endpoint of this.endpoints.values()) {
+      if (endpoint.kind === 'splice') continue;
+      const stream = endpoint.kind === 'stream' ? endpoint.stream : endpoint.accepted;
+      if (stream) {
+        queuedBytes += stream.queuedBytes;
+        unconsumedBytes += stream.unconsumedBytes;
+      }
+      if (endpoint.kind === 'pending') unconsumedBytes += endpoint.open.dataBytes;
     }
-    for (const p of this.pending.values()) unconsumedBytes += p.dataBytes;
     const transportBuffered = this.sink.bufferedAmount();
     return {
-      streams: this.streams.size,
-      splices: this.splices.size,
+      streams: this.endpoints.streamCount,
+      splices: this.endpoints.spliceCount,
       queuedBytes,
       unconsumedBytes,
       transportBuffered,
@@ -352,22 +344,19 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** @internal */
   forget(stream: MuxStream): void {
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    this.endpoints.removeStream(stream);
     this.ready.delete(stream);
   }
 
   private addSplice(streamId: number, splice: Splice): void {
-    this.splices.set(streamId, splice);
-    this.spliceWindows += splice.window;
+    this.endpoints.addSplice(streamId, splice);
     this.updateUnsentLimit();
   }
 
   /** @internal */
   detachSplice(streamId: number): void {
-    const splice = this.splices.get(streamId);
+    const splice = this.endpoints.removeSplice(streamId);
     if (!splice) return;
-    this.splices.delete(streamId);
-    this.spliceWindows -= splice.window;
     if (this.guard) this.retiredWindows += splice.window;
     this.updateUnsentLimit();
   }
@@ -420,19 +409,12 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
         break;
     }
     const id = frame.streamId;
-    const splice = this.splices.get(id);
-    if (splice) {
-      splice.forward(this, message, frame.type);
-      return;
-    }
-    const pending = this.pending.get(id);
-    if (pending) {
-      this.holdPending(id, pending, frame, message);
-      return;
-    }
-    const stream = this.streams.get(id);
+    const endpoint = this.endpoints.get(id);
     // Unknown id: a frame that crossed our RST or close on the wire. Normal; ignore it.
-    if (stream) deliver(stream, frame);
+    if (endpoint === undefined) return;
+    if (endpoint.kind === 'splice') endpoint.splice.forward(this, message, frame.type);
+    else if (endpoint.kind === 'pending') this.holdPending(id, endpoint.open, frame, message);
+    else deliver(endpoint.stream, frame);
   }
 
   private handleOpen(id: number, window: number, meta: JsonObject): void {
@@ -461,15 +443,16 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
         );
         return;
       }
-      if (this.pending.size >= guard.maxPendingOpens) {
+      const pending = this.endpoints.pendingCount;
+      if (pending >= guard.maxPendingOpens) {
         this.refuseStream(
           id,
-          `${this.pending.size} OPENs of this session are still waiting for an answer (the hub's limit is ${guard.maxPendingOpens})`,
+          `${pending} OPENs of this session are still waiting for an answer (the hub's limit is ${guard.maxPendingOpens})`,
         );
         return;
       }
     }
-    this.pending.set(id, { window: Math.min(window, this.initialWindow), frames: [], dataBytes: 0 });
+    this.endpoints.addPending(id, { window: Math.min(window, this.initialWindow), frames: [], dataBytes: 0 });
     const req = new PendingRequest(this, id, meta, window);
     if (this.listenerCount('open') === 0) req.reject(ResetCode.NO_SERVICE, 'nobody accepts streams here');
     else this.emit('open', req);
@@ -477,8 +460,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   private holdPending(id: number, pending: PendingOpen, frame: Frame, message: Buffer): void {
     if (frame.type === FrameType.DATA) {
-      pending.dataBytes += frame.payload.length;
-      this.pendingBytes += frame.payload.length;
+      this.endpoints.holdBytes(pending, frame.payload.length);
       // Bounded by the window, as for an accepted stream: a peer ignoring credit cannot grow our memory. A guarded
       // session also bounds all its pending OPENs together (each could otherwise hold a whole window).
       let code: ResetCode | undefined;
@@ -486,14 +468,14 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       if (pending.dataBytes > pending.window) {
         code = ResetCode.FLOW_CONTROL;
         reason = 'peer sent beyond the window';
-      } else if (this.guard && this.pendingBytes > this.guard.maxPendingBytes) {
+      } else if (this.guard && this.endpoints.pendingBytes > this.guard.maxPendingBytes) {
         code = ResetCode.LIMIT;
         reason = `more than ${this.guard.maxPendingBytes} bytes sent on streams the hub has not answered yet`;
       }
       if (code !== undefined) {
-        this.dropPending(id);
-        const accepted = this.streams.get(id);
-        if (accepted) accepted.resetBySession(code, reason);
+        this.endpoints.dropPending(id);
+        const accepted = this.endpoints.get(id);
+        if (accepted?.kind === 'stream') accepted.stream.resetBySession(code, reason);
         else this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code, reason }));
         if (code === ResetCode.LIMIT) this.reportRefusal(id, code, reason);
         return;
@@ -502,18 +484,9 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     pending.frames.push(message);
   }
 
-  /** Forgets a pending OPEN (decided, refused or failed) and the bytes it held. */
-  private dropPending(id: number): PendingOpen | undefined {
-    const pending = this.pending.get(id);
-    if (!pending) return undefined;
-    this.pending.delete(id);
-    this.pendingBytes -= pending.dataBytes;
-    return pending;
-  }
-
   /** Streams this session holds: accepted, spliced and pending. */
   private heldStreams(): number {
-    return this.streams.size + this.splices.size + this.pending.size;
+    return this.endpoints.size;
   }
 
   /** Refuses a stream at a bound (before it became pending, or instead of its splice): RST LIMIT, reported. */
@@ -528,7 +501,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     const guard = this.guard;
     this.unsentLimit = guard
       ? guard.unsentSlackBytes +
-        Math.min(this.spliceWindows + this.retiredWindows, guard.unsentWindowCapBytes)
+        Math.min(this.endpoints.spliceWindows + this.retiredWindows, guard.unsentWindowCapBytes)
       : Infinity;
   }
 
@@ -554,7 +527,8 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** @internal Called by PendingRequest. */
   acceptPending(id: number, meta: JsonObject): MuxStream {
-    const pending = this.pending.get(id);
+    const endpoint = this.endpoints.get(id);
+    const pending = endpoint?.kind === 'pending' ? endpoint.open : undefined;
     const stream = new MuxStream({
       id,
       meta,
@@ -566,9 +540,9 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       queueMicrotask(() => stream.onSessionClosed(this.isClosed ? 'session closed' : 'stream already gone'));
       return stream;
     }
-    this.streams.set(id, stream);
+    this.endpoints.acceptPending(id, stream);
     // Replay after accept() returns, so the caller has attached its 'data'/'reset' listeners. Frames arriving
-    // before the replay keep going to `pending.frames` (dispatch checks pending first), preserving order.
+    // before the replay keep going to `pending.frames` (the endpoint stays 'pending' until then), preserving order.
     queueMicrotask(() => {
       try {
         for (let i = 0; i < pending.frames.length; i++) {
@@ -578,7 +552,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
       } catch (err) {
         this.fail(err);
       } finally {
-        if (this.pending.get(id) === pending) this.dropPending(id);
+        this.endpoints.dropPending(id, pending);
       }
     });
     return stream;
@@ -587,7 +561,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   /** @internal Called by PendingRequest. */
   splicePending(id: number, peer: MuxSession, window: number, meta: JsonObject): void {
     if (this.isClosed) return;
-    const pending = this.dropPending(id);
+    const pending = this.endpoints.dropPending(id);
     if (!pending) return;
     const offline = (): void =>
       this.sendNow(
@@ -620,7 +594,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
 
   /** @internal Called by PendingRequest. */
   rejectPending(id: number, code: ResetCode, reason: string): void {
-    if (!this.dropPending(id)) return;
+    if (!this.endpoints.dropPending(id)) return;
     this.sendNow(encodeFrame({ type: FrameType.RST, streamId: id, code, reason: shortReason(reason) }));
   }
 
@@ -683,14 +657,11 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     clearInterval(this.pingTimer);
     clearTimeout(this.deadTimer);
     this.ready.clear();
-    this.pending.clear();
-    this.pendingBytes = 0;
-    for (const stream of [...this.streams.values()]) stream.onSessionClosed(reason);
-    this.streams.clear();
-    for (const splice of [...this.splices.values()]) splice.sessionClosed(this, shortReason(reason));
-    this.splices.clear();
-    this.spliceWindows = 0;
+    // Emptied first: streams and splices told below find nothing left to detach from.
+    const { streams, splices } = this.endpoints.takeAll();
     this.retiredWindows = 0;
+    for (const stream of streams) stream.onSessionClosed(reason);
+    for (const splice of splices) splice.sessionClosed(this, shortReason(reason));
     try {
       if (terminate && this.sink.terminate) this.sink.terminate();
       else this.sink.close(code, reason);
