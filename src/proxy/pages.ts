@@ -2,7 +2,10 @@
  * The proxy's own answers (index, 404 unknown service, 502 upstream down, 508 loop): HTML for browsers
  * (Accept: text/html), JSON when asked (Accept: application/json), plain text otherwise (curl).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, messageOf } from '../api/errors.js';
+import type { RouteTarget } from './route-table.js';
 
 export type Format = 'html' | 'json' | 'text';
 
@@ -61,4 +64,110 @@ export function sendPage(req: IncomingMessage, res: ServerResponse, page: Page, 
     'cache-control': 'no-store',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** An upgrade refused before it was tunnelled: the page as JSON on the raw socket, which is then closed. */
+export function sendRawPage(socket: Duplex, page: Page): void {
+  const body = JSON.stringify(page.json) + '\n';
+  socket.end(
+    `HTTP/1.1 ${page.status} ${STATUS_CODES[page.status] ?? ''}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The proxy's own host (`localhost:<port>`): the routes, as JSON for `proxy status`, or as a page of links. */
+export function sendIndex(
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: { routes: readonly { name: string }[] },
+  proxyPort: number,
+): void {
+  const names = info.routes.map((r) => r.name);
+  if (formatFor(req) === 'json') {
+    const body = JSON.stringify(info, null, 2) + '\n';
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  sendPage(
+    req,
+    res,
+    {
+      status: 200,
+      title: 'Private Connect proxy',
+      lines: [
+        names.length
+          ? `${names.length} service(s) reachable at http://<name>.localhost:${proxyPort}/`
+          : 'No services yet: run `connect reach <name>` or expose one on another machine.',
+      ],
+      links: names,
+      json: { ...info },
+    },
+    proxyPort,
+  );
+}
+
+/** 404: `name` has no route (empty: the Host names no service), with the names that have one. */
+export function notFoundPage(name: string, available: string[]): Page {
+  return {
+    status: 404,
+    title: name ? `No service named '${name}'` : 'No service named in the host',
+    lines: [
+      available.length
+        ? `Available services (${available.length}):`
+        : 'No services are available: run `connect reach <name>` or expose one.',
+    ],
+    links: available,
+    json: {
+      error: ErrorCodes.NOT_FOUND,
+      message: name ? `no service named '${name}'` : 'use http://<service>.localhost:<port>/',
+      service: name || null,
+      available,
+    },
+  };
+}
+
+/** Why a route's service did not answer, in the words a user can act on (for the 502 page and the log). */
+export function upstreamReason(route: RouteTarget, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (route.source === 'local') {
+    const holder = route.pid ? ` (held by pid ${route.pid})` : '';
+    if (code === 'ECONNREFUSED')
+      return `nothing is listening on localhost:${route.port}${holder}: connection refused`;
+    return `localhost:${route.port}${holder}: ${messageOf(err)}`;
+  }
+  return messageOf(err);
+}
+
+export function badGatewayPage(route: RouteTarget, err: unknown): Page {
+  const reason = upstreamReason(route, err);
+  const via = route.source === 'local' ? `local route localhost:${route.port}` : 'the hub';
+  return {
+    status: 502,
+    title: `Service '${route.name}' is not answering`,
+    lines: [`The proxy could not reach '${route.name}' through ${via}: ${reason}`],
+    json: {
+      error: 'BAD_GATEWAY',
+      message: `service '${route.name}' is not answering: ${reason}`,
+      service: route.name,
+      source: route.source,
+      reason,
+    },
+  };
+}
+
+export function loopPage(name: string): Page {
+  return {
+    status: 508,
+    title: 'Loop detected',
+    lines: [`The request for '${name}' came back to this proxy: the route leads to the proxy itself.`],
+    json: {
+      error: 'LOOP_DETECTED',
+      message: `the request for '${name}' looped back to this proxy`,
+      service: name,
+    },
+  };
 }

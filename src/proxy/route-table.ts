@@ -1,15 +1,19 @@
 /**
  * The proxy's route table (seed 000, "Route Table Management"): every service of the workspace at the hub, then the
  * local routes of `connect reach` / `connect dev` (~/.connect/active-routes.json), which win over a hub service of
- * the same name. Names are matched case-insensitively on the first DNS label of the request's host.
+ * the same name. Routes are keyed by ServiceName, so `Backend-API` and `backend-api` are one route; a Host asks for
+ * the route named by its first DNS label.
  */
 import { isIP } from 'node:net';
 import type { ServiceView } from '../agent/hub-api.js';
 import type { ActiveRoute } from '../config/active-routes.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
 
 export interface RouteTarget {
-  /** The service's name as registered (original case). */
+  /** The service's name as registered (what listings show). */
   name: string;
+  /** The name the route is keyed by, and the service a hub stream is opened for. */
+  service: ServiceName;
   /** `hub`: reached through the proxy's own session with the hub. `local`: dialled at 127.0.0.1:port. */
   source: 'hub' | 'local';
   host: string;
@@ -21,7 +25,24 @@ export interface RouteTarget {
   pid?: number;
 }
 
-export type RouteTable = Map<string, RouteTarget>;
+export type RouteTable = Map<ServiceName, RouteTarget>;
+
+/**
+ * A name from the hub, the routes file or a Host label as the ServiceName a route is keyed by; undefined when it is
+ * not a valid name, which no route can have.
+ */
+export function routeNameOf(value: string): ServiceName | undefined {
+  try {
+    return parseServiceName(value);
+  } catch {
+    return undefined;
+  }
+}
+
+function addRoute(table: RouteTable, target: Omit<RouteTarget, 'service' | 'host'>): void {
+  const service = routeNameOf(target.name);
+  if (service) table.set(service, { ...target, service, host: '127.0.0.1' });
+}
 
 export function buildRouteTable(
   hubServices: readonly ServiceView[],
@@ -29,22 +50,10 @@ export function buildRouteTable(
 ): RouteTable {
   const table: RouteTable = new Map();
   for (const s of hubServices) {
-    table.set(s.name.toLowerCase(), {
-      name: s.name,
-      source: 'hub',
-      host: '127.0.0.1',
-      port: s.tunnelPort,
-      status: s.status,
-    });
+    addRoute(table, { name: s.name, source: 'hub', port: s.tunnelPort, status: s.status });
   }
   for (const r of activeRoutes) {
-    table.set(r.serviceName.toLowerCase(), {
-      name: r.serviceName,
-      source: 'local',
-      host: '127.0.0.1',
-      port: r.localPort,
-      pid: r.pid,
-    });
+    addRoute(table, { name: r.serviceName, source: 'local', port: r.localPort, pid: r.pid });
   }
   return table;
 }
@@ -59,8 +68,9 @@ export function hostnameOf(hostHeader: string): string {
 }
 
 /**
- * The service name a Host header asks for (`backend-api.localhost:9999` → `backend-api`), or undefined when it
- * names the proxy itself (`localhost`, an IP address, no host): those requests get the proxy's index page.
+ * The service label a Host header asks for (`backend-api.localhost:9999` → `backend-api`), or undefined when it
+ * names the proxy itself (`localhost`, an IP address, no host): those requests get the proxy's index page. The label
+ * is not yet a ServiceName: one that is not a valid name is simply a name with no route.
  */
 export function serviceNameOf(hostHeader: string | undefined): string | undefined {
   if (!hostHeader) return undefined;
@@ -70,8 +80,9 @@ export function serviceNameOf(hostHeader: string | undefined): string | undefine
 }
 
 export function findRoute(routes: RouteTable, hostHeader: string | undefined): RouteTarget | null {
-  const name = serviceNameOf(hostHeader);
-  return name === undefined ? null : (routes.get(name) ?? null);
+  const label = serviceNameOf(hostHeader);
+  const service = label === undefined ? undefined : routeNameOf(label);
+  return service === undefined ? null : (routes.get(service) ?? null);
 }
 
 /** Route names for listings: sorted, with where each one leads. */
