@@ -1,5 +1,10 @@
 import { paths } from '../config/paths.js';
-import { ProcessRecordFile, processRecordOf, type ProcessRecord } from '../config/process-record.js';
+import {
+  ProcessRecordFile,
+  processRecordOf,
+  stringField,
+  type ProcessRecord,
+} from '../config/process-record.js';
 
 /** Marks that an agent (`connect up` or the daemon) is running for this identity, so `expose` can hand off. */
 interface AgentLock extends ProcessRecord {
@@ -11,8 +16,8 @@ const lockFile = (): ProcessRecordFile<AgentLock> =>
   new ProcessRecordFile<AgentLock>({
     path: paths.agentLock(),
     fields: (v) => ({
-      hubUrl: typeof v.hubUrl === 'string' ? v.hubUrl : '',
-      startedAt: typeof v.startedAt === 'string' ? v.startedAt : '',
+      hubUrl: stringField(v.hubUrl) ?? '',
+      startedAt: stringField(v.startedAt) ?? '',
     }),
   });
 

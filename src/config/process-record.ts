@@ -43,7 +43,8 @@ export function isRecordedProcess(record: ProcessRecord, info: ProcessInfo, args
   return runsScript && (args === undefined || args.test(cmd));
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+/** A string field of a parsed record, or undefined: a record may come from an older version or another tool. */
+export const stringField = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 export interface RecordFileOptions<R extends ProcessRecord> {
   /** The record, as JSON. */
@@ -88,7 +89,11 @@ export class ProcessRecordFile<R extends ProcessRecord> {
   }
 
   private build(pid: number, value: Record<string, unknown>): R {
-    const common: ProcessRecord = { pid, startTime: str(value.startTime), script: str(value.script) };
+    const common: ProcessRecord = {
+      pid,
+      startTime: stringField(value.startTime),
+      script: stringField(value.script),
+    };
     return { ...common, ...this.opts.fields(value) } as R;
   }
 

@@ -10,9 +10,8 @@ import { STOP_GRACE_MS, stopProcess } from '../config/stop-process.js';
 import { daemonPidFile, type DaemonRecord } from './pid-file.js';
 import type { AgentCommand } from './command.js';
 
-/** How long `start` watches a new daemon before calling it started, and how long `stop` waits after SIGTERM. */
+/** How long `start` watches a new daemon before calling it started. */
 export const START_WAIT_MS = 3000;
-export const STOP_WAIT_MS = STOP_GRACE_MS;
 
 export type StartResult = { ok: true; record: DaemonRecord } | { ok: false; reason: string };
 
@@ -80,13 +79,13 @@ export async function startBackground(opts: {
   return { ok: true, record };
 }
 
-/** SIGTERM, up to STOP_WAIT_MS for a clean exit, then SIGKILL; the pid file is removed (see stopProcess). */
+/** SIGTERM, up to 5 s for a clean exit, then SIGKILL; the pid file is removed (see stopProcess). */
 export async function stopBackground(
   record: DaemonRecord,
   opts: { pidPath?: string; waitMs?: number } = {},
 ): Promise<{ forced: boolean }> {
   const { forced } = await stopProcess(daemonPidFile(opts.pidPath), record, {
-    graceMs: opts.waitMs ?? STOP_WAIT_MS,
+    graceMs: opts.waitMs ?? STOP_GRACE_MS,
   });
   return { forced };
 }

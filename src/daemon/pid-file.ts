@@ -3,6 +3,7 @@ import type { ProcessInfo } from '../config/process-check.js';
 import {
   isRecordedProcess,
   ProcessRecordFile,
+  stringField,
   type ProcessRecord,
   type RecordState,
 } from '../config/process-record.js';
@@ -23,13 +24,15 @@ export type PidFileState = RecordState<DaemonRecord>;
 /** The daemon runs our CLI's `up`. */
 const DAEMON_ARGS = /(^|\s)up(\s|$)/;
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
 export function daemonPidFile(file = paths.daemonPid()): ProcessRecordFile<DaemonRecord> {
   return new ProcessRecordFile<DaemonRecord>({
     path: file,
     args: DAEMON_ARGS,
-    fields: (v) => ({ hubUrl: str(v.hubUrl), config: str(v.config), startedAt: str(v.startedAt) }),
+    fields: (v) => ({
+      hubUrl: stringField(v.hubUrl),
+      config: stringField(v.config),
+      startedAt: stringField(v.startedAt),
+    }),
   });
 }
 

@@ -17,7 +17,7 @@ import { HubConnection, type LogFn } from '../agent/hub-connection.js';
 import { loadCredentials } from '../config/credentials.js';
 import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
 import { startTimeOf } from '../config/process-check.js';
-import { ProcessRecordFile, type ProcessRecord } from '../config/process-record.js';
+import { ProcessRecordFile, stringField, type ProcessRecord } from '../config/process-record.js';
 import { STOP_GRACE_MS, stopProcess } from '../config/stop-process.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { openLogForAppend, rotateLogIfNeeded, tailLines } from '../daemon/log-file.js';
@@ -39,8 +39,8 @@ const stateFile = (): ProcessRecordFile<ProxyState> =>
     pidPath: paths.proxyPid(),
     fields: (v) => ({
       port: typeof v.port === 'number' ? v.port : 0,
-      id: typeof v.id === 'string' ? v.id : '',
-      startedAt: typeof v.startedAt === 'string' ? v.startedAt : '',
+      id: stringField(v.id) ?? '',
+      startedAt: stringField(v.startedAt) ?? '',
     }),
   });
 
