@@ -1,41 +1,40 @@
 import { paths } from '../config/paths.js';
-import { readFileIfExists, writeJsonAtomic } from '../config/atomic-file.js';
-import { isOurProcess, startTimeOf } from '../config/process-check.js';
-import { unlinkSync } from 'node:fs';
+import {
+  ProcessRecordFile,
+  processRecordOf,
+  stringField,
+  type ProcessRecord,
+} from '../config/process-record.js';
 
 /** Marks that an agent (`connect up` or the daemon) is running for this identity, so `expose` can hand off. */
-interface AgentLock {
-  pid: number;
-  startTime?: string;
+interface AgentLock extends ProcessRecord {
   hubUrl: string;
   startedAt: string;
 }
 
+const lockFile = (): ProcessRecordFile<AgentLock> =>
+  new ProcessRecordFile<AgentLock>({
+    path: paths.agentLock(),
+    fields: (v) => ({
+      hubUrl: stringField(v.hubUrl) ?? '',
+      startedAt: stringField(v.startedAt) ?? '',
+    }),
+  });
+
 export function writeAgentLock(hubUrl: string): void {
-  const lock: AgentLock = { pid: process.pid, hubUrl, startedAt: new Date().toISOString() };
-  const startTime = startTimeOf(process.pid);
-  if (startTime !== undefined) lock.startTime = startTime;
-  writeJsonAtomic(paths.agentLock(), lock, 0o600);
+  lockFile().write({ ...processRecordOf(), hubUrl, startedAt: new Date().toISOString() });
 }
 
+/** Removes the lock unless another live agent holds it. */
 export function clearAgentLock(): void {
-  const running = runningAgent();
-  if (running && running.pid !== process.pid) return;
-  try {
-    unlinkSync(paths.agentLock());
-  } catch {
-    // already gone
-  }
+  const file = lockFile();
+  const held = file.read();
+  if (held.state === 'running' && held.record.pid !== process.pid) return;
+  file.remove();
 }
 
 /** The running agent of this identity, if any: its pid must be alive and still be our process. */
 export function runningAgent(): AgentLock | undefined {
-  const text = readFileIfExists(paths.agentLock());
-  if (!text) return undefined;
-  try {
-    const lock = JSON.parse(text) as AgentLock;
-    return isOurProcess(lock.pid, lock.startTime) ? lock : undefined;
-  } catch {
-    return undefined;
-  }
+  const held = lockFile().read();
+  return held.state === 'running' ? held.record : undefined;
 }

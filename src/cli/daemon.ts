@@ -1,19 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { requireCredentials, resolveHubUrl, type Credentials } from '../config/credentials.js';
+import {
+  daemonLogs,
+  daemonStatus,
+  installDaemon,
+  restartDaemon,
+  startDaemon,
+  stopDaemon,
+  uninstallDaemon,
+  type DaemonEvent,
+  type DaemonStatus,
+  type StartOutcome,
+} from '../app/daemon-control.js';
 import { paths, tildify } from '../config/paths.js';
-import { runningAgent } from '../agent/agent-lock.js';
-import { agentCommand } from '../daemon/command.js';
-import { startBackground, stopBackground, START_WAIT_MS } from '../daemon/background.js';
-import { readPidFile, removePidFile, type DaemonRecord } from '../daemon/pid-file.js';
-import { tailLines } from '../daemon/log-file.js';
-import { renderSystemdUnit } from '../daemon/systemd.js';
-import { renderLaunchdPlist } from '../daemon/launchd.js';
-import { assertSupportedPlatform, serviceManager, type ServiceManager } from '../daemon/service.js';
-import { daemonStatus, renderStatus } from '../daemon/status.js';
-import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
+import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
 import { colour, line, ok, printJson, warn } from './output.js';
 
@@ -64,28 +63,67 @@ async function run(name: DaemonAction, flags: DaemonFlags): Promise<void> {
     case 'uninstall':
       return uninstall();
     case 'start':
-      return start(flags, false);
+      return renderStart(await startDaemon(flags, renderEvent));
     case 'stop':
-      await stop(true);
-      return;
+      return stop();
     case 'restart':
-      return restart(flags);
+      return renderStart(await restartDaemon(flags, renderEvent));
   }
 }
 
-/** The service manager, when a service is installed and its manager can be driven here. */
-function activeService(): ServiceManager | undefined {
-  const service = serviceManager();
-  return service?.isInstalled() && service.unavailableReason() === undefined ? service : undefined;
+const logShown = (): string => tildify(paths.daemonLog());
+
+/** The steps of a use case, shown as they happen. */
+function renderEvent(event: DaemonEvent): void {
+  switch (event.type) {
+    case 'installing':
+      line('🔧 Installing Private Connect daemon...');
+      line();
+      return;
+    case 'uninstalling':
+      line('🔧 Uninstalling Private Connect daemon...');
+      line();
+      return;
+    case 'background-stopped':
+      line(`  Stopped the background daemon (PID: ${event.pid})`);
+      return;
+    case 'starting':
+      line(
+        event.via === 'background'
+          ? '🚀 Starting daemon in background...'
+          : `🚀 Starting daemon (${event.via} service)...`,
+      );
+      line();
+      return;
+    case 'replaced':
+      ok('Daemon stopped');
+      return;
+    case 'stopped':
+      ok(event.forced ? 'Daemon stopped (killed after 5 s)' : 'Daemon stopped');
+      return;
+  }
 }
 
-function hubFor(flags: DaemonFlags, credentials: Credentials): string {
-  // An explicit --hub wins; otherwise the hub this machine signed in to (never silently a default).
-  return resolveHubUrl(flags.hub, credentials);
+/** The seed's status block, without colour. */
+function renderStatus(s: DaemonStatus): string[] {
+  const lines = ['📊 Private Connect Daemon Status', ''];
+  lines.push(s.status === 'running' ? '  ● Status: running' : '  ○ Status: stopped');
+  if (s.staleCleaned) lines.push('    (cleaned up stale PID file)');
+  if (s.pid !== null) lines.push(`    PID: ${s.pid}`);
+  lines.push(`    Service installed: ${s.serviceInstalled ? 'yes' : 'no'}`);
+  lines.push(`    Platform: ${s.platform}`);
+  if (s.agentId === null) {
+    lines.push('    Agent ID: (not signed in; run `connect up` first)');
+  } else {
+    lines.push(`    Agent ID: ${s.agentId}`);
+    lines.push(`    Label: ${s.label ?? ''}`);
+  }
+  if (s.hub !== null) lines.push(`    Hub: ${s.hub}`);
+  return lines;
 }
 
 function status(flags: DaemonFlags): void {
-  const s = daemonStatus(serviceManager());
+  const s = daemonStatus();
   if (flags.json) return printJson(s);
   for (const text of renderStatus(s)) {
     if (text.includes('● Status: running')) line(text.replace('●', colour.green('●')));
@@ -102,9 +140,9 @@ function logs(flags: DaemonFlags): void {
       `invalid --lines '${flags.lines}': expected a positive number`,
     );
   }
-  const file = paths.daemonLog();
+  const { file, lines } = daemonLogs(count);
   const shown = tildify(file);
-  if (!existsSync(file)) {
+  if (lines === undefined) {
     warn(`No daemon logs yet (${shown})`);
     line('  Start the daemon: connect daemon start');
     return;
@@ -112,59 +150,21 @@ function logs(flags: DaemonFlags): void {
   line(`📋 Daemon Logs (${shown})`);
   line();
   line(colour.dim(SEPARATOR));
-  for (const text of tailLines(file, count)) line(text);
+  for (const text of lines) line(text);
   line(colour.dim(SEPARATOR));
   line();
   line(`  Showing last ${count} lines. Full log: ${shown}`);
 }
 
 async function install(flags: DaemonFlags): Promise<void> {
-  assertSupportedPlatform();
-  const credentials = requireCredentials();
-  const hubUrl = hubFor(flags, credentials);
-  const service = serviceManager()!;
-  const reason = service.unavailableReason();
-  if (reason !== undefined) {
-    const what = service.kind === 'systemd' ? 'a systemd user service' : 'a launchd agent';
-    throw new ConnectError(
-      ErrorCodes.UNSUPPORTED,
-      `cannot install the daemon as ${what}: ${reason}`,
-      'Run it in the background instead: connect daemon start',
-    );
-  }
-  line('🔧 Installing Private Connect daemon...');
-  line();
-  const pf = readPidFile();
-  if (pf.state === 'running') {
-    // The service runs the same agent; two would fight over one identity.
-    await stopBackground(pf.record);
-    line(`  Stopped the background daemon (PID: ${pf.record.pid})`);
-  } else if (pf.state === 'stale') {
-    removePidFile();
-  }
-  const command = agentCommand({ hubUrl, config: flags.config });
-  const logPath = paths.daemonLog();
-  const rendered =
-    service.kind === 'systemd'
-      ? renderSystemdUnit({ command, logPath })
-      : renderLaunchdPlist({ command, logPath });
-  let result: { lingerWarning?: string };
-  try {
-    result = service.install(rendered);
-  } catch (err) {
-    throw new ConnectError(
-      ErrorCodes.INTERNAL,
-      `Daemon failed to install: ${messageOf(err)}`,
-      `Service file: ${tildify(service.unitPath)}`,
-    );
-  }
+  const { service, lingerWarning } = await installDaemon(flags, renderEvent);
   line(`  Created: ${tildify(service.unitPath)}`);
   line();
   ok('Daemon installed and started');
   line(`  The agent will now start automatically on ${service.kind === 'systemd' ? 'boot' : 'login'}.`);
-  if (result.lingerWarning) {
+  if (lingerWarning) {
     line();
-    warn(`Could not enable lingering (${result.lingerWarning}): the agent starts at login, not at boot.`);
+    warn(`Could not enable lingering (${lingerWarning}): the agent starts at login, not at boot.`);
     line('  Run: loginctl enable-linger $USER');
   }
   line();
@@ -176,154 +176,34 @@ async function install(flags: DaemonFlags): Promise<void> {
 }
 
 function uninstall(): void {
-  assertSupportedPlatform();
-  const service = serviceManager()!;
-  if (!service.isInstalled()) {
+  const { removed, unitPath } = uninstallDaemon(renderEvent);
+  if (!removed) {
     warn('The daemon is not installed as a service');
-    line(`  (no ${tildify(service.unitPath)})`);
+    line(`  (no ${tildify(unitPath)})`);
     return;
   }
-  line('🔧 Uninstalling Private Connect daemon...');
-  line();
-  try {
-    service.uninstall();
-  } catch (err) {
-    throw new ConnectError(ErrorCodes.INTERNAL, `Daemon failed to uninstall: ${messageOf(err)}`);
-  }
-  line(`  Removed: ${tildify(service.unitPath)}`);
+  line(`  Removed: ${tildify(unitPath)}`);
   line();
   ok('Daemon uninstalled');
 }
 
-/** Waits for the service manager to report a main pid (the service was just started). */
-async function servicePid(service: ServiceManager): Promise<number | undefined> {
-  const deadline = Date.now() + START_WAIT_MS;
-  for (;;) {
-    const pid = service.pid();
-    if (pid !== undefined || Date.now() >= deadline) return pid;
-    await sleep(200);
-  }
-}
-
-async function start(flags: DaemonFlags, restarting: boolean, previous?: DaemonRecord): Promise<void> {
-  assertSupportedPlatform();
-  const credentials = requireCredentials();
-  const hubUrl = hubFor(flags, credentials);
-  const logShown = tildify(paths.daemonLog());
-
-  const service = activeService();
-  if (service) {
-    const pid = service.pid();
-    if (pid !== undefined && !flags.replace && !restarting) {
-      warn(`Daemon is already running (PID: ${pid})`);
-      line('  Restart it: connect daemon restart');
-      return;
-    }
-    if (!restarting) {
-      line(`🚀 Starting daemon (${service.kind} service)...`);
-      line();
-    }
-    try {
-      if (pid !== undefined) {
-        service.stop();
-        ok('Daemon stopped');
-      }
-      service.start();
-    } catch (err) {
-      throw new ConnectError(
-        ErrorCodes.INTERNAL,
-        `Daemon failed to start: ${messageOf(err)}`,
-        `Check logs: ${logShown}`,
-      );
-    }
-    const started = await servicePid(service);
-    if (started === undefined) {
-      throw new ConnectError(
-        ErrorCodes.INTERNAL,
-        'Daemon failed to start: the service is not running',
-        `Check logs: ${logShown}`,
-      );
-    }
-    ok(`Daemon started (PID: ${started})`);
-    line(`  Logs: ${logShown}`);
+function renderStart(result: StartOutcome): void {
+  if (result.outcome === 'already-running') {
+    warn(`Daemon is already running (PID: ${result.pid})`);
+    line(
+      result.via === 'service'
+        ? '  Restart it: connect daemon restart'
+        : '  Restart it: connect daemon restart  (or connect daemon start --replace)',
+    );
     return;
   }
-
-  const pf = readPidFile();
-  if (pf.state === 'stale') removePidFile();
-  if (pf.state === 'running') {
-    if (!flags.replace) {
-      warn(`Daemon is already running (PID: ${pf.record.pid})`);
-      line('  Restart it: connect daemon restart  (or connect daemon start --replace)');
-      return;
-    }
-    await stopBackground(pf.record);
-    ok('Daemon stopped');
-  }
-  const other = runningAgent();
-  if (other) {
-    throw new ConnectError(
-      ErrorCodes.CONFLICT,
-      `an agent for this identity is already running in the foreground (pid ${other.pid})`,
-      'Stop it first (Ctrl+C where `connect up` runs); the daemon runs the same agent.',
-    );
-  }
-
-  if (!restarting) {
-    line('🚀 Starting daemon in background...');
-    line();
-  }
-  // A restart keeps the --config the daemon was started with, unless a new one is given.
-  const config = flags.config !== undefined ? resolve(flags.config) : previous?.config;
-  const command = agentCommand({ hubUrl, config });
-  const result = await startBackground({ command, hubUrl, config });
-  if (!result.ok) {
-    throw new ConnectError(
-      ErrorCodes.INTERNAL,
-      `Daemon failed to start: ${result.reason}`,
-      `Check logs: ${logShown}`,
-    );
-  }
-  ok(`Daemon started (PID: ${result.record.pid})`);
-  line(`  Logs: ${logShown}`);
+  ok(`Daemon started (PID: ${result.pid})`);
+  line(`  Logs: ${logShown()}`);
 }
 
-/** Stops the daemon; returns the record of a stopped background daemon. */
-async function stop(report: boolean): Promise<{ stopped: boolean; record?: DaemonRecord }> {
-  assertSupportedPlatform();
-  const pf = readPidFile();
-  if (pf.state === 'running') {
-    const { forced } = await stopBackground(pf.record);
-    ok(forced ? 'Daemon stopped (killed after 5 s)' : 'Daemon stopped');
-    return { stopped: true, record: pf.record };
-  }
-  const stale = pf.state === 'stale';
-  if (stale) removePidFile();
-  const service = activeService();
-  if (service?.pid() !== undefined) {
-    try {
-      service.stop();
-    } catch (err) {
-      throw new ConnectError(ErrorCodes.INTERNAL, `Daemon failed to stop: ${messageOf(err)}`);
-    }
-    ok('Daemon stopped');
-    return { stopped: true };
-  }
-  if (report) {
-    warn('Daemon is not running');
-    if (stale) line(colour.dim('  (cleaned up stale PID file)'));
-  }
-  return { stopped: false, ...(stale && pf.record ? { record: pf.record } : {}) };
-}
-
-async function restart(flags: DaemonFlags): Promise<void> {
-  assertSupportedPlatform();
-  requireCredentials();
-  const service = activeService();
-  if (service) {
-    await start({ ...flags, replace: true }, true);
-    return;
-  }
-  const { record } = await stop(false);
-  await start(flags, true, record);
+async function stop(): Promise<void> {
+  const result = await stopDaemon(renderEvent);
+  if (result.stopped) return;
+  warn('Daemon is not running');
+  if (result.staleCleaned) line(colour.dim('  (cleaned up stale PID file)'));
 }

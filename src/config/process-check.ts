@@ -1,4 +1,18 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+/**
+ * What can be learnt about a process to tell "our process" from an unrelated one that the system later gave the
+ * same pid: whether it lives, its command line and its start time. Linux reads /proc; macOS (and other Unixes)
+ * asks `ps` (argv array, no shell); Windows shows neither.
+ */
+export interface ProcessInfo {
+  alive: boolean;
+  /** argv joined with spaces, when the platform shows it. */
+  commandLine?: string | undefined;
+  /** An opaque start-time token: equal tokens mean the same process. */
+  startTime?: string | undefined;
+}
 
 /**
  * True when a process with this pid exists and is not a zombie (signal 0 probes without signalling). A stopped
@@ -23,11 +37,18 @@ function isZombie(pid: number): boolean {
   }
 }
 
-/**
- * The command line of a live process, where the platform shows it (/proc on Linux). Used so that a pid file
- * whose pid was reused by an unrelated process is never trusted.
- */
+/** One `ps` column of a process, where there is no /proc. */
+function ps(pid: number, field: string): string | undefined {
+  const r = spawnSync('ps', ['-o', `${field}=`, '-p', String(pid)], { encoding: 'utf8', timeout: 2000 });
+  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
+  const out = r.stdout.trim();
+  return out === '' ? undefined : out;
+}
+
+/** The command line of a process, where the platform shows it (/proc on Linux, `ps` elsewhere but Windows). */
 export function commandLineOf(pid: number): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  if (process.platform !== 'linux') return ps(pid, 'command');
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
   } catch {
@@ -35,8 +56,13 @@ export function commandLineOf(pid: number): string | undefined {
   }
 }
 
-/** Start time of a process in clock ticks since boot (Linux), to tell a pid apart from a later reuse. */
+/**
+ * A start-time token of a process, to tell a pid apart from a later reuse: clock ticks since boot on Linux, the
+ * `ps` start date elsewhere (one clock for the writer of a record and its reader, so they compare equal).
+ */
 export function startTimeOf(pid: number): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  if (process.platform !== 'linux') return ps(pid, 'lstart');
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name (which may contain spaces) start after the last ')'.
@@ -47,14 +73,7 @@ export function startTimeOf(pid: number): string | undefined {
   }
 }
 
-/**
- * True when `pid` is alive and is the process that recorded `startTime` (when known) and runs our CLI.
- * On platforms without /proc, liveness is all we can check.
- */
-export function isOurProcess(pid: number, startTime?: string, marker = 'main.js'): boolean {
-  if (!isAlive(pid)) return false;
-  const cmdline = commandLineOf(pid);
-  if (cmdline === undefined) return process.platform !== 'linux';
-  if (startTime !== undefined && startTimeOf(pid) !== startTime) return false;
-  return cmdline.includes(marker) || cmdline.includes('connect');
+export function processInfo(pid: number): ProcessInfo {
+  if (!isAlive(pid)) return { alive: false };
+  return { alive: true, commandLine: commandLineOf(pid), startTime: startTimeOf(pid) };
 }

@@ -4,13 +4,14 @@ import { closeSync } from 'node:fs';
 import { home, paths } from '../config/paths.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import { openLogForAppend, rotateLogIfNeeded } from './log-file.js';
-import { matchesRecord, removePidFile, writePidFile, type DaemonRecord } from './pid-file.js';
-import { processInfo } from './process-info.js';
+import { isAlive } from '../config/process-check.js';
+import { processRecordOf } from '../config/process-record.js';
+import { STOP_GRACE_MS, stopProcess } from '../config/stop-process.js';
+import { daemonPidFile, type DaemonRecord } from './pid-file.js';
 import type { AgentCommand } from './command.js';
 
-/** How long `start` watches a new daemon before calling it started, and how long `stop` waits after SIGTERM. */
+/** How long `start` watches a new daemon before calling it started. */
 export const START_WAIT_MS = 3000;
-export const STOP_WAIT_MS = 5000;
 
 export type StartResult = { ok: true; record: DaemonRecord } | { ok: false; reason: string };
 
@@ -29,7 +30,7 @@ export async function startBackground(opts: {
   waitMs?: number;
 }): Promise<StartResult> {
   const logPath = opts.logPath ?? paths.daemonLog();
-  const pidPath = opts.pidPath ?? paths.daemonPid();
+  const pidFile = daemonPidFile(opts.pidPath);
   rotateLogIfNeeded(logPath);
   const fd = openLogForAppend(logPath);
   let exit: string | undefined;
@@ -56,61 +57,35 @@ export async function startBackground(opts: {
   }
 
   const record: DaemonRecord = {
-    pid,
-    startTime: processInfo(pid).startTime,
+    ...processRecordOf(pid),
     script: opts.command.args[0],
     hubUrl: opts.hubUrl,
     config: opts.config,
     startedAt: new Date().toISOString(),
   };
-  writePidFile(record, pidPath);
+  pidFile.write(record);
 
   const deadline = Date.now() + (opts.waitMs ?? START_WAIT_MS);
   while (exit === undefined && Date.now() < deadline) {
     if (runningAgent()?.pid === pid) break;
     await sleep(100);
   }
-  if (exit === undefined && !processInfo(pid).alive) exit = 'Process exited';
+  if (exit === undefined && !isAlive(pid)) exit = 'Process exited';
   if (exit !== undefined) {
-    removePidFile(pidPath);
+    pidFile.remove(pid);
     return { ok: false, reason: exit };
   }
   child.unref();
   return { ok: true, record };
 }
 
-/** True while the process in the record is alive and still the daemon it describes. */
-export function isRecordAlive(record: DaemonRecord): boolean {
-  return matchesRecord(record, processInfo(record.pid));
-}
-
-async function waitGone(record: DaemonRecord, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!isRecordAlive(record)) return true;
-    await sleep(100);
-  }
-  return !isRecordAlive(record);
-}
-
-/**
- * SIGTERM, up to STOP_WAIT_MS for a clean exit, then SIGKILL; the pid file is removed. Signals are only sent
- * after checking (again) that the pid still belongs to the recorded daemon.
- */
+/** SIGTERM, up to 5 s for a clean exit, then SIGKILL; the pid file is removed (see stopProcess). */
 export async function stopBackground(
   record: DaemonRecord,
   opts: { pidPath?: string; waitMs?: number } = {},
 ): Promise<{ forced: boolean }> {
-  const pidPath = opts.pidPath ?? paths.daemonPid();
-  let forced = false;
-  if (isRecordAlive(record)) {
-    process.kill(record.pid, 'SIGTERM');
-    if (!(await waitGone(record, opts.waitMs ?? STOP_WAIT_MS)) && isRecordAlive(record)) {
-      forced = true;
-      process.kill(record.pid, 'SIGKILL');
-      await waitGone(record, 2000);
-    }
-  }
-  removePidFile(pidPath);
+  const { forced } = await stopProcess(daemonPidFile(opts.pidPath), record, {
+    graceMs: opts.waitMs ?? STOP_GRACE_MS,
+  });
   return { forced };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { matchesRecord, parsePidFile, readPidFile } from './pid-file.js';
-import { processInfo } from './process-info.js';
+import { processInfo } from '../config/process-check.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];

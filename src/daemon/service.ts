@@ -3,8 +3,11 @@ import { SystemdService } from './systemd.js';
 import type { Runner } from './exec.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 
-/** What `install`, `start`, `stop` and `status` need from the platform's service manager. */
-export interface ServiceManager {
+/**
+ * The platform's service manager (systemd, launchd) as the daemon drives it: installs, starts and stops the
+ * agent's unit. Not the hub's ServiceManager, which keeps the services agents expose.
+ */
+export interface SystemServiceManager {
   readonly kind: 'systemd' | 'launchd';
   readonly unitPath: string;
   isInstalled(): boolean;
@@ -18,10 +21,10 @@ export interface ServiceManager {
 }
 
 /** The service manager of this platform: systemd (Linux), launchd (macOS), none elsewhere. */
-export function serviceManager(
+export function systemServiceManager(
   platform: NodeJS.Platform = process.platform,
   run?: Runner,
-): ServiceManager | undefined {
+): SystemServiceManager | undefined {
   if (platform === 'linux') return new SystemdService(run);
   if (platform === 'darwin') return new LaunchdService(run);
   return undefined;

@@ -8,72 +8,58 @@
  * the background proxy's output, rotated to proxy.log.1 past 5 MB.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, unlinkSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { HubApi } from '../agent/hub-api.js';
 import { HubConnection, type LogFn } from '../agent/hub-connection.js';
-import { readFileIfExists, writeFileAtomic, writeJsonAtomic } from '../config/atomic-file.js';
 import { loadCredentials } from '../config/credentials.js';
 import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
-import { isAlive, isOurProcess, startTimeOf } from '../config/process-check.js';
+import { startTimeOf } from '../config/process-check.js';
+import { ProcessRecordFile, stringField, type ProcessRecord } from '../config/process-record.js';
+import { STOP_GRACE_MS, stopProcess } from '../config/stop-process.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { openLogForAppend, rotateLogIfNeeded, tailLines } from '../daemon/log-file.js';
 import { ProxyServer, type ProxyInfo } from './server.js';
 
 const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
-const STOP_GRACE_MS = 5000;
 const START_TIMEOUT_MS = 15_000;
 
-export interface ProxyState {
-  pid: number;
+export interface ProxyState extends ProcessRecord {
   port: number;
   id: string;
-  startTime?: string;
   startedAt: string;
 }
 
-const stateFile = (): string => join(connectDir(), 'proxy.json');
-
-function removeQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // already gone
-  }
-}
+/** proxy.json, with proxy.pid beside it holding the pid alone. */
+const stateFile = (): ProcessRecordFile<ProxyState> =>
+  new ProcessRecordFile<ProxyState>({
+    path: join(connectDir(), 'proxy.json'),
+    pidPath: paths.proxyPid(),
+    fields: (v) => ({
+      port: typeof v.port === 'number' ? v.port : 0,
+      id: stringField(v.id) ?? '',
+      startedAt: stringField(v.startedAt) ?? '',
+    }),
+  });
 
 /** The recorded proxy when its process is alive and really ours; stale files are removed. */
 export function runningProxy(): ProxyState | undefined {
-  const pid = Number.parseInt(readFileIfExists(paths.proxyPid())?.trim() ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let state: ProxyState | undefined;
-  try {
-    const parsed = JSON.parse(readFileIfExists(stateFile()) ?? 'null') as ProxyState | null;
-    if (parsed && parsed.pid === pid) state = parsed;
-  } catch {
-    // a torn state file: the pid file alone still identifies the process
-  }
-  if (!isAlive(pid) || !isOurProcess(pid, state?.startTime)) {
-    clearProxyState(pid);
-    return undefined;
-  }
-  return state ?? { pid, port: 0, id: '', startedAt: '' };
+  const file = stateFile();
+  const recorded = file.read();
+  if (recorded.state === 'running') return recorded.record;
+  if (recorded.state === 'stale' && recorded.record) file.remove(recorded.record.pid);
+  return undefined;
 }
 
 export function writeProxyState(state: ProxyState): void {
-  writeJsonAtomic(stateFile(), state, 0o600);
-  writeFileAtomic(paths.proxyPid(), `${state.pid}\n`, 0o600);
+  stateFile().write(state);
 }
 
 /** Removes the pid and state files when they still name `pid`. */
 export function clearProxyState(pid: number): void {
-  const recorded = Number.parseInt(readFileIfExists(paths.proxyPid())?.trim() ?? '', 10);
-  if (recorded === pid || Number.isNaN(recorded)) {
-    removeQuietly(paths.proxyPid());
-    removeQuietly(stateFile());
-  }
+  stateFile().remove(pid);
 }
 
 /** GET / on the proxy's own host: its identity and routes, or undefined when nothing (or something else) answers. */
@@ -251,24 +237,6 @@ export async function startProxyInBackground(
 export async function stopProxy(): Promise<{ state: ProxyState; forced: boolean } | undefined> {
   const state = runningProxy();
   if (!state) return undefined;
-  try {
-    process.kill(state.pid, 'SIGTERM');
-  } catch {
-    // it exited meanwhile
-  }
-  let forced = false;
-  const deadline = Date.now() + STOP_GRACE_MS;
-  while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (isAlive(state.pid)) {
-    forced = true;
-    try {
-      process.kill(state.pid, 'SIGKILL');
-    } catch {
-      // exited just now
-    }
-    const killDeadline = Date.now() + 2000;
-    while (isAlive(state.pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, 20));
-  }
-  clearProxyState(state.pid);
+  const { forced } = await stopProcess(stateFile(), state, { graceMs: STOP_GRACE_MS });
   return { state, forced };
 }
