@@ -5,21 +5,9 @@ import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
 import type { HubLimits } from './limits.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { newId } from '../util/ids.js';
+import type { ServiceView } from '../api/views.js';
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
-
-/** The public shape of a service, as seed 000 shows it for GET /v1/services. */
-export interface ServiceView {
-  id: string;
-  name: string;
-  targetPort: number;
-  tunnelPort: number;
-  status: 'online' | 'offline';
-  protocol: ServiceProtocol;
-  agentId: string;
-  agentLabel: string;
-  createdAt: string;
-}
 
 export interface ExposeRequest {
   name: string;
