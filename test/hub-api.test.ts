@@ -344,7 +344,7 @@ describe('control requests', () => {
       targetHost: 'localhost',
       targetPort: 9,
       protocol: 'tcp',
-    };
+    } as const;
     await old.request(expose);
     await current.request(expose); // the same agent moves the service to its newer session
     await old.request({ op: 'unexpose', name: 'handover', remove: false });
