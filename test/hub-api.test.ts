@@ -344,7 +344,7 @@ describe('control requests', () => {
       targetHost: 'localhost',
       targetPort: 9,
       protocol: 'tcp',
-    };
+    } as const;
     await old.request(expose);
     await current.request(expose); // the same agent moves the service to its newer session
     await old.request({ op: 'unexpose', name: 'handover', remove: false });
@@ -357,6 +357,25 @@ describe('control requests', () => {
     expect(await status()).toBe('offline');
     old.stop();
     current.stop();
+  });
+
+  it('refuses an unknown protocol with BAD_INPUT naming the allowed ones (it is not taken for tcp)', async () => {
+    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    await conn.start(true);
+    const request = {
+      op: 'expose',
+      name: 'ftp-box',
+      targetHost: 'localhost',
+      targetPort: 21,
+      protocol: 'ftp',
+    };
+    // A peer may send anything: the client's own types would refuse 'ftp', so it goes untyped.
+    await expect(conn.request(request as never)).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: "unknown protocol 'ftp': use one of tcp, http, https",
+    });
+    expect((await api('GET', '/v1/services/ftp-box', keys.a)).status).toBe(404);
+    conn.stop();
   });
 });
 

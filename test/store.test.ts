@@ -3,6 +3,7 @@ import pg from 'pg';
 import { openSqliteStore } from '../src/hub/store/sqlite-store.js';
 import { openPostgresStore } from '../src/hub/store/postgres-store.js';
 import type { Store } from '../src/hub/store/index.js';
+import { parseServiceName } from '../src/api/service-name.js';
 import { tempDir, cleanupAll, tcpReachable } from './helpers/harness.js';
 
 const PG_URL = process.env.CONNECT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -55,19 +56,19 @@ function storeContract(name: string, open: () => Promise<Store>, skip = false): 
         id: 'svc_1',
         workspaceId: a.id,
         agentId: 'agent_1',
-        name: 'Staging-DB',
+        name: parseServiceName('Staging-DB'), // a name is lower-cased where it is parsed, once
         targetHost: 'localhost',
         targetPort: 5432,
         tunnelPort: 23000,
         protocol: 'tcp',
       });
       expect(svc.name).toBe('staging-db');
-      expect(await store.findServiceByName(a.id, 'STAGING-db')).toMatchObject({
+      expect(await store.findServiceByName(a.id, parseServiceName('STAGING-db'))).toMatchObject({
         id: 'svc_1',
         targetPort: 5432,
         tunnelPort: 23000,
       });
-      expect(await store.findServiceByName(b.id, 'staging-db')).toBeUndefined();
+      expect(await store.findServiceByName(b.id, parseServiceName('staging-db'))).toBeUndefined();
       expect(await store.listServices(b.id)).toEqual([]);
       await expect(store.insertService({ ...svc, id: 'svc_2', tunnelPort: 23001 })).rejects.toThrow();
       expect(await store.usedTunnelPorts()).toEqual(new Set([23000]));

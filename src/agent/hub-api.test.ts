@@ -31,11 +31,37 @@ afterAll(async () => {
 });
 
 describe('HubApi', () => {
-  it('talks to a hub on a port that fetch() would refuse as a "bad port"', async () => {
+  it('talks to a hub on a port that fetch() would refuse as a "bad port"', async (ctx) => {
     const port = await hubOnBlockedPort();
-    if (port === undefined) return console.log('[skip] every fetch-blocked port is taken on this machine');
+    if (port === undefined) {
+      // Nothing to prove without such a port: a skip, reported as one, with its reason.
+      const reason = 'every fetch-blocked port is taken on this machine';
+      console.warn(`[skip] ${reason}`);
+      ctx.skip(reason);
+    }
     const me = await new HubApi(`http://127.0.0.1:${port}`, 'tok').whoami();
     expect(me).toMatchObject({ workspace: 'default', path: '/v1/whoami' });
+  });
+
+  it('takes the error code from the body, and the status only when the body has none of ours', async () => {
+    const server = createServer((req, res) => {
+      const conflict = req.url === '/v1/agents';
+      res.writeHead(conflict ? 409 : 404, { 'content-type': 'application/json' });
+      res.end(
+        conflict
+          ? JSON.stringify({ statusCode: 409, code: 'CONFLICT', message: 'taken' })
+          : JSON.stringify({ message: 'gone' }),
+      );
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const api = new HubApi(`http://127.0.0.1:${port}`, 'tok');
+    await expect(api.registerAgent('desk')).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: 'hub error: taken',
+    });
+    await expect(api.agent('a')).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'hub error: gone' });
   });
 
   it('says "connection refused" when nothing listens', async () => {

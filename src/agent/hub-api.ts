@@ -1,18 +1,27 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ConnectError, describeNetworkError, ErrorCodes, type ErrorCode } from '../api/errors.js';
-import type { ServiceView } from '../hub/services.js';
+import {
+  ConnectError,
+  describeNetworkError,
+  ErrorCodes,
+  isErrorCode,
+  type ErrorCode,
+} from '../api/errors.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
+import type { AgentView, HealthView, ServiceView, WhoamiView } from '../api/views.js';
+import type { ApiErrorBody, RegisterAgentBody, UpdateAgentBody } from '../api/http-bodies.js';
 
-export type { ServiceView } from '../hub/services.js';
+export type { AgentView, ServiceView } from '../api/views.js';
 
-export interface AgentView {
-  id: string;
-  label: string;
-  name: string | null;
-  workspace: string;
-  online: boolean;
-  createdAt: string;
-  lastSeenAt: string | null;
+/**
+ * The code of a failed reply: the hub's own `code` when the body carries one of ours, else a guess from the status
+ * (a proxy in front of the hub, or a server that is no hub at all, answers without our body).
+ */
+function failureCode(status: number, body: Partial<ApiErrorBody> | undefined): ErrorCode {
+  if (isErrorCode(body?.code)) return body.code;
+  if (status === 401) return ErrorCodes.UNAUTHORIZED;
+  if (status === 404) return ErrorCodes.NOT_FOUND;
+  return ErrorCodes.HUB_ERROR;
 }
 
 interface RawResponse {
@@ -52,6 +61,17 @@ function send(
   });
 }
 
+/** The path of a service by name; undefined for a name no service can have (the hub would answer 404). */
+function servicePath(name: string): string | undefined {
+  let parsed: ServiceName;
+  try {
+    parsed = parseServiceName(name);
+  } catch {
+    return undefined;
+  }
+  return `/v1/services/${encodeURIComponent(parsed)}`;
+}
+
 /** A small client of the hub's HTTP API; every failure is a ConnectError with a one-line message. */
 export class HubApi {
   constructor(
@@ -88,18 +108,14 @@ export class HubApi {
       // not JSON: handled below by status
     }
     if (res.status < 200 || res.status > 299) {
-      const err = json as { code?: string; message?: string } | undefined;
-      const code: ErrorCode =
-        res.status === 401
-          ? ErrorCodes.UNAUTHORIZED
-          : res.status === 404
-            ? ErrorCodes.NOT_FOUND
-            : ErrorCodes.HUB_ERROR;
-      const message = err?.message ?? `${res.status} ${res.statusText}`;
+      const body = typeof json === 'object' && json !== null ? (json as Partial<ApiErrorBody>) : undefined;
+      const code = failureCode(res.status, body);
+      const message = typeof body?.message === 'string' ? body.message : `${res.status} ${res.statusText}`;
+      const refusedKey = code === ErrorCodes.UNAUTHORIZED;
       throw new ConnectError(
         code,
-        res.status === 401 ? `the hub refused the API key: ${message}` : `hub error: ${message}`,
-        res.status === 401
+        refusedKey ? `the hub refused the API key: ${message}` : `hub error: ${message}`,
+        refusedKey
           ? 'Create a key with `connect hub keys create` and sign in with `connect up --api-key <key>`.'
           : undefined,
       );
@@ -113,19 +129,20 @@ export class HubApi {
     return json as T;
   }
 
-  health(): Promise<{ status: string; version: string }> {
+  health(): Promise<HealthView> {
     return this.call('GET', '/health');
   }
 
-  whoami(): Promise<{ workspace: string; workspaceId: string; keyId: string }> {
+  whoami(): Promise<WhoamiView> {
     return this.call('GET', '/v1/whoami');
   }
 
   registerAgent(label: string, name?: string): Promise<AgentView> {
-    return this.call('POST', '/v1/agents', { label, ...(name && { name }) });
+    const body: RegisterAgentBody = { label, ...(name && { name }) };
+    return this.call('POST', '/v1/agents', body);
   }
 
-  updateAgent(id: string, change: { label?: string; name?: string }): Promise<AgentView> {
+  updateAgent(id: string, change: UpdateAgentBody): Promise<AgentView> {
     return this.call('PATCH', `/v1/agents/${encodeURIComponent(id)}`, change);
   }
 
@@ -137,10 +154,12 @@ export class HubApi {
     return this.call('GET', '/v1/services');
   }
 
-  /** The service of that name, or undefined when the workspace has none. */
+  /** The service of that name, or undefined when the workspace has none (or no service can have that name). */
   async service(name: string): Promise<ServiceView | undefined> {
+    const path = servicePath(name);
+    if (path === undefined) return undefined;
     try {
-      return await this.call<ServiceView>('GET', `/v1/services/${encodeURIComponent(name.toLowerCase())}`);
+      return await this.call<ServiceView>('GET', path);
     } catch (err) {
       if (err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND) return undefined;
       throw err;
@@ -148,8 +167,10 @@ export class HubApi {
   }
 
   async deleteService(name: string): Promise<boolean> {
+    const path = servicePath(name);
+    if (path === undefined) return false;
     try {
-      await this.call('DELETE', `/v1/services/${encodeURIComponent(name.toLowerCase())}`);
+      await this.call('DELETE', path);
       return true;
     } catch (err) {
       if (err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND) return false;

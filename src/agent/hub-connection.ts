@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { MuxSession, OpenRequest } from '../protocol/session.js';
-import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
+import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION } from '../protocol/frames.js';
 import { openHubLink, UpgradeRefusedError } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
-import { ConnectError, describeNetworkError, ErrorCodes, messageOf, type ErrorCode } from '../api/errors.js';
+import { ConnectError, describeNetworkError, ErrorCodes, isErrorCode, messageOf } from '../api/errors.js';
+import { resetCodeOf } from '../api/error-catalogue.js';
+import type { ControlRequest, ControlRequestBody, ResultOk } from '../api/control.js';
+import { isControlReply } from '../api/control-check.js';
 
 export type LogFn = (level: 'info' | 'warn' | 'error', message: string) => void;
 
@@ -30,12 +33,20 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Why the hub refused the upgrade, as one of our errors (fatal when retrying cannot help). */
 function refusalError(err: UpgradeRefusedError): ConnectError {
   let message = err.message;
+  let bodyCode: unknown;
   try {
-    message = (JSON.parse(err.body) as { message?: string }).message ?? message;
+    const body = JSON.parse(err.body) as { code?: unknown; message?: unknown };
+    if (typeof body.message === 'string') message = body.message;
+    bodyCode = body.code;
   } catch {
     // not one of our JSON errors: the status line says enough
   }
-  const code: ErrorCode = err.status === 401 ? ErrorCodes.UNAUTHORIZED : ErrorCodes.HUB_ERROR;
+  // The hub's own code when its body carries one of ours; the status is only a guess, for anything else.
+  const code = isErrorCode(bodyCode)
+    ? bodyCode
+    : err.status === 401
+      ? ErrorCodes.UNAUTHORIZED
+      : ErrorCodes.HUB_ERROR;
   if (err.status === 401 || err.status === 404 || err.status === 426) {
     return new FatalHandshakeError(
       code,
@@ -63,7 +74,7 @@ export class HubConnection extends EventEmitter {
   private nextRid = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }
+    { resolve: (m: ResultOk) => void; reject: (e: Error) => void }
   >();
   private readonly log: LogFn;
 
@@ -152,12 +163,12 @@ export class HubConnection extends EventEmitter {
         this.attempt = 0;
         let welcomed = false;
         mux.on('control', (msg: Record<string, unknown>) => {
-          if (msg.op === 'welcome') welcomed = true;
+          if (isControlReply(msg) && msg.op === 'welcome') welcomed = true;
           this.onControl(msg);
         });
         mux.on('open', (req: OpenRequest) => {
           if (this.opts.onOpen) this.opts.onOpen(req);
-          else req.reject(ResetCode.NO_SERVICE, 'this process does not serve any service');
+          else req.reject(resetCodeOf(ErrorCodes.NOT_FOUND), 'this process does not serve any service');
         });
         mux.on('error', (err: unknown) => this.log('warn', `session error: ${messageOf(err)}`));
         mux.on('close', (reason: string) => {
@@ -206,24 +217,18 @@ export class HubConnection extends EventEmitter {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /** Settles the request a `result` answers; anything that is not one of the replies of src/api/control.ts is ignored. */
   private onControl(msg: Record<string, unknown>): void {
-    if (msg.op === 'result' && typeof msg.rid === 'number') {
-      const p = this.pending.get(msg.rid);
-      if (!p) return;
-      this.pending.delete(msg.rid);
-      if (msg.ok === true) p.resolve(msg);
-      else
-        p.reject(
-          new ConnectError(
-            (msg.code as ErrorCode | undefined) ?? ErrorCodes.HUB_ERROR,
-            typeof msg.message === 'string' ? msg.message : 'the hub refused',
-          ),
-        );
-    }
+    if (!isControlReply(msg) || msg.op !== 'result' || msg.rid === undefined) return;
+    const p = this.pending.get(msg.rid);
+    if (!p) return;
+    this.pending.delete(msg.rid);
+    if (msg.ok) p.resolve(msg);
+    else p.reject(new ConnectError(isErrorCode(msg.code) ? msg.code : ErrorCodes.HUB_ERROR, msg.message));
   }
 
-  /** Sends a control request on the current session and waits for its result. */
-  request(msg: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  /** Sends a control request on the current session and waits for its result (numbered here: `rid`). */
+  request(msg: ControlRequestBody, timeoutMs = 10_000): Promise<ResultOk> {
     const mux = this.session;
     if (!mux) return Promise.reject(new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'not connected to the hub'));
     const rid = this.nextRid++;
@@ -242,7 +247,8 @@ export class HubConnection extends EventEmitter {
           reject(e);
         },
       });
-      mux.sendControl({ ...msg, rid });
+      const request: ControlRequest = { ...msg, rid };
+      mux.sendControl(request);
     });
   }
 

@@ -23,9 +23,20 @@ export const ErrorCodes = {
   UNSUPPORTED: 'UNSUPPORTED',
   STORE_ERROR: 'STORE_ERROR',
   INTERNAL: 'INTERNAL',
+  /** An HTTP request body over the hub's body limit. */
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  /** An HTTP request body that is not JSON. */
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** The agent and the hub speak different protocol versions (src/protocol/frames.ts PROTOCOL_VERSION). */
+  PROTOCOL_VERSION: 'PROTOCOL_VERSION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** True for a code of this catalogue (a peer's or a hub's `code` field is checked before it is believed). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ErrorCodes, value);
+}
 
 /** An expected failure: the CLI prints its message on one line and exits 1; the API maps it to a 4xx. */
 export class ConnectError extends Error {

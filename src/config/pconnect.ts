@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
 
 export const CONFIG_NAMES = ['pconnect.yml', 'pconnect.yaml'];
 
@@ -197,9 +198,10 @@ export function parseConfig(text: string, file = 'pconnect.yml'): PconnectConfig
       problems.push({ ...at(node?.range?.[0] ?? 0), message: describe(err, path) });
     }
   } else {
-    const seen = new Map<string, number>();
+    const seen = new Map<ServiceName, number>();
     ((data as PconnectConfig).services ?? []).forEach((s, i) => {
-      const key = s.name.toLowerCase();
+      // The schema's pattern has passed: parsing only lower-cases (DNS is case-blind, so `DB` and `db` are one).
+      const key = parseServiceName(s.name);
       const first = seen.get(key);
       if (first !== undefined) {
         const prior = at(nodeAt(doc, ['services', first, 'name'])?.range?.[0] ?? 0);

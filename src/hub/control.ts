@@ -1,19 +1,16 @@
 import type { Logger } from 'pino';
 import type { AgentSession } from './registry.js';
 import type { ServiceManager } from './services.js';
-import { isConnectError, messageOf } from '../api/errors.js';
+import { ErrorCodes, isConnectError, messageOf, type ErrorCode } from '../api/errors.js';
 import { echoInput } from '../util/parse.js';
 import { parseServiceName } from '../api/service-name.js';
-import type { ServiceProtocol } from './store/index.js';
+import { SERVICE_PROTOCOLS } from '../api/service-protocol.js';
+import { MAX_RID, type ControlReply, type ControlRequest, type ResultFail } from '../api/control.js';
+import { checkControlRequest, type RequestCheck } from '../api/control-check.js';
 
-const PROTOCOLS: readonly ServiceProtocol[] = ['tcp', 'http', 'https'];
+export { MAX_RID } from '../api/control.js';
 
-type Reply = Record<string, unknown>;
-
-/** Request ids are small integers: a reply echoes the id, so an id is never a string or object of any size. */
-export const MAX_RID = 2 ** 31 - 1;
-
-function fail(rid: number | undefined, code: string, message: string): Reply {
+function fail(rid: number | undefined, code: ErrorCode, message: string): ResultFail {
   return { op: 'result', rid, ok: false, code, message };
 }
 
@@ -21,57 +18,85 @@ function isRid(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_RID;
 }
 
+/** The one line a request with a bad field gets (what the sender must change, never the whole value). */
+function invalidField(
+  check: Extract<RequestCheck, { reason: 'invalid' }>,
+  msg: Record<string, unknown>,
+): string {
+  switch (check.field) {
+    case 'targetHost':
+    case 'targetPort':
+      return 'expose needs a target host and a port from 1 to 65535';
+    case 'protocol':
+      return `unknown protocol '${echoInput(msg.protocol)}': use one of ${SERVICE_PROTOCOLS.join(', ')}`;
+    case 'name':
+      return `${check.op} needs a service name`;
+    case 'remove':
+      return 'remove must be true or false';
+    default:
+      return `invalid ${check.op} request: ${echoInput(check.field)} ${check.error.message ?? 'is invalid'}`;
+  }
+}
+
 /**
- * Control requests an agent sends over its session (CONTROL frames, JSON). Every field is validated here:
- * the hub never trusts what a client says about ids or hosts. Returns the reply to send, if any.
+ * Control requests an agent sends over its session (CONTROL frames, JSON). Every field is checked against the
+ * schemas of src/api/control.ts before anything acts on it: the hub never trusts what a client says about ids or
+ * hosts. Returns the reply to send, if any.
  */
 export async function handleControl(
   session: AgentSession,
   msg: Record<string, unknown>,
   services: ServiceManager,
   log: Logger,
-): Promise<Reply | undefined> {
+): Promise<ControlReply | undefined> {
   if (msg.rid !== undefined && !isRid(msg.rid)) {
     // Answered without the id: the sender cannot match the reply, and we echo nothing it chose.
-    return fail(undefined, 'BAD_INPUT', `rid must be an integer from 0 to ${MAX_RID}`);
+    return fail(undefined, ErrorCodes.BAD_INPUT, `rid must be an integer from 0 to ${MAX_RID}`);
   }
   const rid = msg.rid;
+  const check = checkControlRequest(msg);
+  if (!check.ok) {
+    if (check.reason === 'invalid') return fail(rid, ErrorCodes.BAD_INPUT, invalidField(check, msg));
+    return rid === undefined
+      ? undefined
+      : fail(rid, ErrorCodes.BAD_INPUT, `unknown control operation '${echoInput(msg.op)}'`);
+  }
   try {
-    switch (msg.op) {
-      case 'expose': {
-        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '');
-        const targetHost =
-          typeof msg.targetHost === 'string' && msg.targetHost.length <= 255 ? msg.targetHost : '';
-        const targetPort = Number(msg.targetPort);
-        const protocol = (PROTOCOLS as readonly unknown[]).includes(msg.protocol)
-          ? (msg.protocol as ServiceProtocol)
-          : 'tcp';
-        if (!targetHost || !Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) {
-          return fail(rid, 'BAD_INPUT', 'expose needs a target host and a port from 1 to 65535');
-        }
-        const service = await services.expose(session, { name, targetHost, targetPort, protocol });
-        return { op: 'result', rid, ok: true, service };
-      }
-      case 'unexpose': {
-        const name = parseServiceName(typeof msg.name === 'string' ? msg.name : '');
-        const found = await services.unexpose(
-          session.workspaceId,
-          session.agentId,
-          name,
-          msg.remove === true,
-          session.id,
-        );
-        if (!found) return fail(rid, 'NOT_FOUND', `no service named '${name}'`);
-        return { op: 'result', rid, ok: true };
-      }
-      default:
-        return rid === undefined
-          ? undefined
-          : fail(rid, 'BAD_INPUT', `unknown control operation '${echoInput(msg.op)}'`);
-    }
+    return await dispatch(session, check.request, services);
   } catch (err) {
     if (isConnectError(err)) return fail(rid, err.code, err.message);
-    log.error({ err: messageOf(err), op: echoInput(msg.op) }, 'control request failed');
-    return fail(rid, 'INTERNAL', 'the hub could not complete the request');
+    log.error({ err: messageOf(err), op: check.request.op }, 'control request failed');
+    return fail(rid, ErrorCodes.INTERNAL, 'the hub could not complete the request');
+  }
+}
+
+async function dispatch(
+  session: AgentSession,
+  request: ControlRequest,
+  services: ServiceManager,
+): Promise<ControlReply> {
+  const { rid } = request;
+  switch (request.op) {
+    case 'expose': {
+      const service = await services.expose(session, {
+        name: parseServiceName(request.name),
+        targetHost: request.targetHost,
+        targetPort: request.targetPort,
+        protocol: request.protocol ?? 'tcp',
+      });
+      return { op: 'result', rid, ok: true, service };
+    }
+    case 'unexpose': {
+      const name = parseServiceName(request.name);
+      const found = await services.unexpose(
+        session.workspaceId,
+        session.agentId,
+        name,
+        request.remove === true,
+        session.id,
+      );
+      if (!found) return fail(rid, ErrorCodes.NOT_FOUND, `no service named '${name}'`);
+      return { op: 'result', rid, ok: true };
+    }
   }
 }

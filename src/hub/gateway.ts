@@ -3,16 +3,19 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { OpenRequest, Refusal, SessionGuard } from '../protocol/session.js';
-import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION, ResetCode } from '../protocol/frames.js';
+import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION } from '../protocol/frames.js';
 import { answerUpgrade, type Framing } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
 import { verifyApiKey } from './api-keys.js';
 import type { Store } from './store/index.js';
+import type { ApiErrorBody } from '../api/http-bodies.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { ServiceManager } from './services.js';
 import { handleControl } from './control.js';
 import { newId } from '../util/ids.js';
-import { messageOf } from '../api/errors.js';
+import { ErrorCodes, messageOf, type ErrorCode } from '../api/errors.js';
+import { httpStatusOf, resetCodeOf } from '../api/error-catalogue.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
@@ -20,6 +23,16 @@ import { throttle } from '../util/throttle.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
 const REFUSAL_LOG_MS = 10_000;
+
+/** The service an OPEN asks for (its `service` meta), parsed; undefined when no service can have that name. */
+function serviceOf(meta: unknown): ServiceName | undefined {
+  if (typeof meta !== 'string') return undefined;
+  try {
+    return parseServiceName(meta);
+  } catch {
+    return undefined;
+  }
+}
 
 /** How often the hub re-checks the API keys of live sessions (a revoked key ends its sessions within this). */
 export const KEY_CHECK_MS = 30_000;
@@ -90,10 +103,11 @@ export class AgentGateway {
 
   /**
    * Answers a refused upgrade and destroys the socket shortly after, whether or not the client closes its side:
-   * before authentication nobody may hold a socket of the hub.
+   * before authentication nobody may hold a socket of the hub. The status is the catalogue's for `code`.
    */
-  private refuse(socket: Duplex, status: number, code: string, message: string): void {
-    const body = JSON.stringify({ statusCode: status, code, message });
+  private refuse(socket: Duplex, code: ErrorCode, message: string): void {
+    const status = httpStatusOf(code);
+    const body = JSON.stringify({ statusCode: status, code, message } satisfies ApiErrorBody);
     if (socket.destroyed) return;
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -111,8 +125,7 @@ export class AgentGateway {
       );
       this.refuse(
         socket,
-        408,
-        'TIMEOUT',
+        ErrorCodes.TIMEOUT,
         `authentication did not finish within ${this.limits.upgradeTimeoutMs} ms`,
       );
     }, this.limits.upgradeTimeoutMs);
@@ -127,15 +140,14 @@ export class AgentGateway {
           this.log.warn({ key: auth.apiKeyId, open }, 'agent upgrade refused: sessions per key');
           this.refuse(
             socket,
-            429,
-            'LIMIT_REACHED',
+            ErrorCodes.LIMIT_REACHED,
             `this API key already has ${open} sessions open (the hub's limit is ${this.limits.sessionsPerKey})`,
           );
           return;
         }
         const answer = answerUpgrade(req);
         if ('error' in answer) {
-          this.refuse(socket, 400, 'BAD_REQUEST', answer.error);
+          this.refuse(socket, ErrorCodes.BAD_INPUT, answer.error);
           return;
         }
         socket.write(answer.response);
@@ -146,7 +158,7 @@ export class AgentGateway {
         // Nothing a peer sends may throw out of here: log, answer, keep the hub up.
         clearTimeout(timeout);
         this.log.error({ err: messageOf(err) }, 'agent upgrade failed');
-        this.refuse(socket, 400, 'BAD_REQUEST', 'could not open the agent session');
+        this.refuse(socket, ErrorCodes.INTERNAL, 'could not open the agent session');
       });
   }
 
@@ -157,7 +169,7 @@ export class AgentGateway {
     try {
       const url = new URL(req.url ?? '/', 'http://hub');
       if (url.pathname !== CONNECT_PATH) {
-        this.refuse(socket, 404, 'NOT_FOUND', `no WebSocket endpoint at ${echoInput(url.pathname)}`);
+        this.refuse(socket, ErrorCodes.NOT_FOUND, `no WebSocket endpoint at ${echoInput(url.pathname)}`);
         return undefined;
       }
       const header = (name: string): string => {
@@ -168,23 +180,21 @@ export class AgentGateway {
       if (version !== String(PROTOCOL_VERSION)) {
         this.refuse(
           socket,
-          426,
-          'PROTOCOL_VERSION',
+          ErrorCodes.PROTOCOL_VERSION,
           `this hub speaks protocol ${PROTOCOL_VERSION}, the agent sent '${echoInput(version || 'none')}': upgrade the older side`,
         );
         return undefined;
       }
       const key = await verifyApiKey(this.store, header(AgentHeaders.apiKey));
       if (!key) {
-        this.refuse(socket, 401, 'UNAUTHORIZED', 'missing, invalid or revoked API key');
+        this.refuse(socket, ErrorCodes.UNAUTHORIZED, 'missing, invalid or revoked API key');
         return undefined;
       }
       const agent = await this.store.findAgent(key.workspaceId, header(AgentHeaders.agentId));
       if (!agent) {
         this.refuse(
           socket,
-          404,
-          'NOT_FOUND',
+          ErrorCodes.NOT_FOUND,
           'unknown agent for this workspace: sign in again with `connect up`',
         );
         return undefined;
@@ -198,7 +208,7 @@ export class AgentGateway {
       };
     } catch (err) {
       this.log.error({ err: messageOf(err) }, 'agent authentication failed');
-      this.refuse(socket, 400, 'BAD_REQUEST', 'could not authenticate the agent');
+      this.refuse(socket, ErrorCodes.INTERNAL, 'could not authenticate the agent');
       return undefined;
     }
   }
@@ -243,7 +253,7 @@ export class AgentGateway {
       if (!controlBudget.take()) {
         const reason = `more than ${this.limits.controlPerSecond} control messages per second (burst ${this.limits.controlBurst})`;
         log.warn({ reason }, 'closing agent session: control flood');
-        mux.goAway(ResetCode.LIMIT, reason);
+        mux.goAway(resetCodeOf(ErrorCodes.LIMIT_REACHED), reason);
         return;
       }
       handleControl(session, msg, this.services, log)
@@ -256,19 +266,28 @@ export class AgentGateway {
         });
     });
     mux.on('open', (req: OpenRequest) => {
-      const name = typeof req.meta.service === 'string' ? req.meta.service.toLowerCase() : '';
+      const name = serviceOf(req.meta.service);
+      if (name === undefined) {
+        // No service can have that name: nothing to look up.
+        req.reject(
+          resetCodeOf(ErrorCodes.NOT_FOUND),
+          `no service named '${echoInput(req.meta.service ?? '')}' in this workspace`,
+        );
+        return;
+      }
       const server = this.registry.serverOf(session.workspaceId, name);
       if (!server) {
         // Only whether the service exists matters here: one query, not the full view (which adds its agent).
         void this.store.findServiceByName(session.workspaceId, name).then(
           (known) => {
-            if (known) req.reject(ResetCode.OFFLINE, `service '${name}' is offline`);
-            else req.reject(ResetCode.NO_SERVICE, `no service named '${echoInput(name)}' in this workspace`);
+            if (known) req.reject(resetCodeOf(ErrorCodes.SERVICE_OFFLINE), `service '${name}' is offline`);
+            else
+              req.reject(resetCodeOf(ErrorCodes.NOT_FOUND), `no service named '${name}' in this workspace`);
           },
           // A store outage must reset this one stream, not crash the hub with an unhandled rejection.
           (err: unknown) => {
             log.warn({ err: messageOf(err), service: name }, 'cannot look up an offline service');
-            req.reject(ResetCode.INTERNAL, `the hub cannot look up '${name}' right now`);
+            req.reject(resetCodeOf(ErrorCodes.STORE_ERROR), `the hub cannot look up '${name}' right now`);
           },
         );
         return;

@@ -1,30 +1,14 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { isConnectError, type ErrorCode } from '../api/errors.js';
+import { ErrorCodes, isConnectError, messageOf, type ErrorCode } from '../api/errors.js';
+import { httpStatusOf } from '../api/error-catalogue.js';
+import type { ApiErrorBody } from '../api/http-bodies.js';
 
-/** HTTP status for each stable error code the API can return. */
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  BAD_INPUT: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  LIMIT_REACHED: 429,
-  NO_TUNNEL_PORT: 503,
-  STORE_ERROR: 503,
-};
+export type { ApiErrorBody };
 
-export interface ApiErrorBody {
-  statusCode: number;
-  code: string;
-  message: string;
-}
-
-export function sendError(
-  reply: FastifyReply,
-  statusCode: number,
-  code: string,
-  message: string,
-): FastifyReply {
+/** Answers with the error body; the status is the catalogue's for `code` (src/api/error-catalogue.ts). */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  const statusCode = httpStatusOf(code);
   return reply.code(statusCode).send({ statusCode, code, message } satisfies ApiErrorBody);
 }
 
@@ -34,16 +18,21 @@ export function sendError(
  */
 export function errorHandler(log: Logger) {
   return (err: FastifyError, _req: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    if (isConnectError(err)) return sendError(reply, STATUS[err.code] ?? 400, err.code, err.message);
-    if (err.validation) return sendError(reply, 400, 'BAD_INPUT', `invalid request: ${err.message}`);
+    if (isConnectError(err)) return sendError(reply, err.code, err.message);
+    if (err.validation) return sendError(reply, ErrorCodes.BAD_INPUT, `invalid request: ${err.message}`);
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      return sendError(reply, 413, 'BODY_TOO_LARGE', 'request body is too large');
+      return sendError(reply, ErrorCodes.BODY_TOO_LARGE, 'request body is too large');
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendError(reply, 415, 'UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');
+      return sendError(reply, ErrorCodes.UNSUPPORTED_MEDIA_TYPE, 'send the request body as application/json');
     }
     const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) return sendError(reply, status, 'BAD_INPUT', err.message);
-    log.error({ err: err.message, stack: err.stack }, 'request failed');
-    return sendError(reply, 500, 'INTERNAL', 'internal error');
+    if (status >= 400 && status < 500) {
+      // Fastify's own 4xx (malformed JSON, a bad header...): its status stands, under our BAD_INPUT code.
+      return reply
+        .code(status)
+        .send({ statusCode: status, code: ErrorCodes.BAD_INPUT, message: err.message });
+    }
+    log.error({ err: messageOf(err), stack: err.stack }, 'request failed');
+    return sendError(reply, ErrorCodes.INTERNAL, 'internal error');
   };
 }

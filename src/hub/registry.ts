@@ -1,4 +1,5 @@
 import type { MuxSession } from '../protocol/session.js';
+import type { ServiceName } from '../api/service-name.js';
 
 /** One connected process of an agent: `up`, `reach`, `proxy` and `dev` each hold their own session. */
 export interface AgentSession {
@@ -13,7 +14,8 @@ export interface AgentSession {
   mux: MuxSession;
 }
 
-const serviceKey = (workspaceId: string, name: string): string => `${workspaceId}/${name.toLowerCase()}`;
+/** Names come parsed (lower-cased) already: the key is exact. */
+const serviceKey = (workspaceId: string, name: ServiceName): string => `${workspaceId}/${name}`;
 
 /**
  * The hub's live state (never persisted): which sessions are connected and which session serves each
@@ -28,29 +30,29 @@ export class SessionRegistry {
   }
 
   /** Removes a session and every service it served; returns the names that went offline. */
-  remove(session: AgentSession): string[] {
+  remove(session: AgentSession): ServiceName[] {
     this.sessions.delete(session.id);
-    const offline: string[] = [];
+    const offline: ServiceName[] = [];
     for (const [key, server] of this.servers) {
       if (server.id === session.id) {
         this.servers.delete(key);
-        offline.push(key.slice(key.indexOf('/') + 1));
+        offline.push(key.slice(key.indexOf('/') + 1) as ServiceName);
       }
     }
     return offline;
   }
 
-  serve(session: AgentSession, name: string): void {
+  serve(session: AgentSession, name: ServiceName): void {
     this.servers.set(serviceKey(session.workspaceId, name), session);
   }
 
-  unserve(workspaceId: string, name: string, sessionId?: string): void {
+  unserve(workspaceId: string, name: ServiceName, sessionId?: string): void {
     const key = serviceKey(workspaceId, name);
     const current = this.servers.get(key);
     if (current && (sessionId === undefined || current.id === sessionId)) this.servers.delete(key);
   }
 
-  serverOf(workspaceId: string, name: string): AgentSession | undefined {
+  serverOf(workspaceId: string, name: ServiceName): AgentSession | undefined {
     const session = this.servers.get(serviceKey(workspaceId, name));
     return session && !session.mux.closed ? session : undefined;
   }

@@ -163,7 +163,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   );
   app.setErrorHandler(onError);
   app.setNotFoundHandler((req, reply) =>
-    sendError(reply, 404, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
+    sendError(reply, ErrorCodes.NOT_FOUND, `no route ${req.method} ${req.url.split('?')[0]}`),
   );
   await registerApi(app, {
     store,

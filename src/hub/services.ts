@@ -5,24 +5,14 @@ import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
 import type { HubLimits } from './limits.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { newId } from '../util/ids.js';
+import type { ServiceView } from '../api/views.js';
+import type { ServiceName } from '../api/service-name.js';
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
-/** The public shape of a service, as seed 000 shows it for GET /v1/services. */
-export interface ServiceView {
-  id: string;
-  name: string;
-  targetPort: number;
-  tunnelPort: number;
-  status: 'online' | 'offline';
-  protocol: ServiceProtocol;
-  agentId: string;
-  agentLabel: string;
-  createdAt: string;
-}
-
-export interface ExposeRequest {
-  name: string;
+/** An exposure as the hub registers it: the CONTROL `expose` request, its name parsed and its protocol filled in. */
+export interface ExposeSpec {
+  name: ServiceName;
   targetHost: string;
   targetPort: number;
   protocol: ServiceProtocol;
@@ -70,7 +60,7 @@ export class ServiceManager {
     return services.map((s) => this.view(s, labels.get(s.agentId) ?? ''));
   }
 
-  async get(workspaceId: string, name: string): Promise<ServiceView | undefined> {
+  async get(workspaceId: string, name: ServiceName): Promise<ServiceView | undefined> {
     const service = await this.store.findServiceByName(workspaceId, name);
     if (!service) return undefined;
     const agent = await this.store.findAgent(workspaceId, service.agentId);
@@ -95,14 +85,14 @@ export class ServiceManager {
    * Registers (or re-registers after a reconnect) a service served by this session. A name held by another
    * agent of the workspace is refused; the same agent may move it between its own sessions (a restart).
    */
-  async expose(session: AgentSession, req: ExposeRequest): Promise<ServiceView> {
+  async expose(session: AgentSession, req: ExposeSpec): Promise<ServiceView> {
     const run = this.allocation.then(() => this.exposeNow(session, req));
     this.allocation = run.catch(() => undefined);
     return run;
   }
 
-  private async exposeNow(session: AgentSession, req: ExposeRequest): Promise<ServiceView> {
-    const name = req.name.toLowerCase();
+  private async exposeNow(session: AgentSession, req: ExposeSpec): Promise<ServiceView> {
+    const { name } = req;
     let service = await this.store.findServiceByName(session.workspaceId, name);
     if (service && service.agentId !== session.agentId) {
       const owner = await this.store.findAgent(session.workspaceId, service.agentId);
@@ -187,7 +177,7 @@ export class ServiceManager {
   async unexpose(
     workspaceId: string,
     agentId: string | undefined,
-    name: string,
+    name: ServiceName,
     remove: boolean,
     /** Only stop serving when this session is the one serving (an agent's old session must not win). */
     sessionId?: string,

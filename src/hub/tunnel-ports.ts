@@ -2,11 +2,12 @@ import { createServer, type DropArgument, type Server, type Socket } from 'node:
 import type { Logger } from 'pino';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { throttle } from '../util/throttle.js';
+import type { ServiceName } from '../api/service-name.js';
 
 /** Which service a tunnel port belongs to, kept in memory so a new connection needs no database query. */
 export interface TunnelOwner {
   workspaceId: string;
-  name: string;
+  name: ServiceName;
 }
 
 /**

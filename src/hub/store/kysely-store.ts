@@ -12,6 +12,7 @@ import type {
 } from './types.js';
 import { ConnectError, ErrorCodes, messageOf } from '../../api/errors.js';
 import { newId } from '../../util/ids.js';
+import type { ServiceName } from '../../api/service-name.js';
 
 const now = (): string => new Date().toISOString();
 
@@ -20,7 +21,8 @@ function toService(row: Selectable<Database['services']>): ServiceRecord {
     id: row.id,
     workspaceId: row.workspace_id,
     agentId: row.agent_id,
-    name: row.name,
+    // Written only by insertService, which takes a parsed name: what the table holds is one already.
+    name: row.name as ServiceName,
     targetHost: row.target_host,
     targetPort: Number(row.target_port),
     tunnelPort: Number(row.tunnel_port),
@@ -218,12 +220,12 @@ export class KyselyStore implements Store {
     return rows.map(toService);
   }
 
-  async findServiceByName(workspaceId: string, name: string): Promise<ServiceRecord | undefined> {
+  async findServiceByName(workspaceId: string, name: ServiceName): Promise<ServiceRecord | undefined> {
     const row = await this.db
       .selectFrom('services')
       .selectAll()
       .where('workspace_id', '=', workspaceId)
-      .where('name', '=', name.toLowerCase())
+      .where('name', '=', name)
       .executeTakeFirst();
     return row && toService(row);
   }
@@ -234,7 +236,7 @@ export class KyselyStore implements Store {
       id: service.id,
       workspace_id: service.workspaceId,
       agent_id: service.agentId,
-      name: service.name.toLowerCase(),
+      name: service.name,
       target_host: service.targetHost,
       target_port: service.targetPort,
       tunnel_port: service.tunnelPort,

@@ -1,4 +1,5 @@
 import type { ServiceProtocol } from '../../api/service-protocol.js';
+import type { ServiceName } from '../../api/service-name.js';
 
 export type { ServiceProtocol };
 /**
@@ -36,7 +37,7 @@ export interface ServiceRecord {
   id: string;
   workspaceId: string;
   agentId: string;
-  name: string;
+  name: ServiceName;
   targetHost: string;
   targetPort: number;
   tunnelPort: number;
@@ -49,7 +50,7 @@ export interface NewService {
   id: string;
   workspaceId: string;
   agentId: string;
-  name: string;
+  name: ServiceName;
   targetHost: string;
   targetPort: number;
   tunnelPort: number;
@@ -84,7 +85,7 @@ export interface Store {
 
   listServices(workspaceId: string): Promise<ServiceRecord[]>;
   listAllServices(): Promise<ServiceRecord[]>;
-  findServiceByName(workspaceId: string, name: string): Promise<ServiceRecord | undefined>;
+  findServiceByName(workspaceId: string, name: ServiceName): Promise<ServiceRecord | undefined>;
   insertService(service: NewService): Promise<ServiceRecord>;
   updateService(
     id: string,

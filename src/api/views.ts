@@ -1,0 +1,53 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { SERVICE_PROTOCOLS } from './service-protocol.js';
+
+/**
+ * What the hub's HTTP API and CONTROL replies return, written once: Fastify validates and serialises with these
+ * schemas, @fastify/swagger documents them, and the clients (src/agent/hub-api.ts, the CLI, the proxy) take their
+ * types from the same place. A field missing here is dropped from the reply, so these ARE the wire shapes.
+ */
+
+/** `tcp | http | https` as a schema (the list lives in service-protocol.ts). */
+export const ServiceProtocolSchema = Type.Union(SERVICE_PROTOCOLS.map((p) => Type.Literal(p)));
+
+/** A service as seed 000 shows it for GET /v1/services (and the CONTROL `expose` result). */
+export const ServiceViewSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  targetPort: Type.Integer(),
+  tunnelPort: Type.Integer(),
+  status: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
+  protocol: ServiceProtocolSchema,
+  agentId: Type.String(),
+  agentLabel: Type.String(),
+  createdAt: Type.String(),
+});
+export type ServiceView = Static<typeof ServiceViewSchema>;
+
+/** An agent of the workspace, with whether it has a live session right now. */
+export const AgentViewSchema = Type.Object({
+  id: Type.String(),
+  label: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  workspace: Type.String(),
+  online: Type.Boolean(),
+  createdAt: Type.String(),
+  lastSeenAt: Type.Union([Type.String(), Type.Null()]),
+});
+export type AgentView = Static<typeof AgentViewSchema>;
+
+/** GET /v1/whoami: the workspace of the presented key. */
+export const WhoamiViewSchema = Type.Object({
+  workspace: Type.String(),
+  workspaceId: Type.String(),
+  keyId: Type.String(),
+});
+export type WhoamiView = Static<typeof WhoamiViewSchema>;
+
+/** GET /health (no key needed): 200 when the store answers, 503 `degraded` when it does not. */
+export const HealthViewSchema = Type.Object({
+  status: Type.String(),
+  version: Type.String(),
+  store: Type.Object({ kind: Type.String(), reachable: Type.Boolean() }),
+});
+export type HealthView = Static<typeof HealthViewSchema>;
