@@ -8,7 +8,7 @@ import { HubApi } from '../agent/hub-api.js';
 import { checkHub, startDev } from '../dev/dev-session.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
-import { agentLog, colour, line, ok, printJson } from './output.js';
+import { agentEvents, colour, line, ok, printJson } from './output.js';
 
 interface DevFlags {
   file?: string;
@@ -61,7 +61,12 @@ export function registerDev(program: Command): void {
           line('  Connecting to services...');
           line();
         }
-        const session = await startDev(config, credentials, agentLog);
+        // Dev prints its own summary; the session's connections are not logged line by line.
+        const session = await startDev(
+          config,
+          credentials,
+          agentEvents((e) => e.type === 'hub-connected'),
+        );
         if (flags.json) {
           printJson({
             config: shown,

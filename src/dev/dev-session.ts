@@ -3,7 +3,10 @@
  * listener per service, each recorded in active-routes.json so a running `connect proxy` routes to it at once.
  */
 import { HubApi, type ServiceView } from '../agent/hub-api.js';
-import { HubConnection, type LogFn } from '../agent/hub-connection.js';
+import type { HubConnection } from '../agent/hub-connection.js';
+import { connectAgent } from '../agent/connect-agent.js';
+import type { AgentEventSink } from '../agent/agent-events.js';
+import { isServiceName, parseServiceName } from '../api/service-name.js';
 import { reachService, type ReachListener } from '../agent/reacher.js';
 import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
 import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
@@ -51,18 +54,13 @@ export function checkHub(config: PconnectConfig, credentials: Credentials, file:
 export async function startDev(
   config: PconnectConfig,
   credentials: Credentials,
-  log: LogFn,
+  events: AgentEventSink,
 ): Promise<DevSession> {
   const api = new HubApi(credentials.hubUrl, credentials.apiKey);
   const services = await api.services();
-  const byName = new Map(services.map((s) => [s.name.toLowerCase(), s]));
-  const conn = new HubConnection({
-    hubUrl: credentials.hubUrl,
-    apiKey: credentials.apiKey,
-    agentId: credentials.agentId,
-    kind: 'dev',
-    log,
-  });
+  // The hub sends names as it stores them, already parsed.
+  const byName = new Map(services.filter((s) => isServiceName(s.name)).map((s) => [s.name, s]));
+  const conn = connectAgent(credentials, 'dev', { events });
   await conn.start(true);
 
   const listeners: ReachListener[] = [];
@@ -70,7 +68,7 @@ export async function startDev(
   const failed: FailedService[] = [];
   // One after the other, in file order: two entries asking for the same port resolve the same way every run.
   for (const entry of config.services) {
-    const name = entry.name.toLowerCase();
+    const name = parseServiceName(entry.name);
     const service = byName.get(name);
     if (!service) {
       const available = services.map((s) => s.name).sort();
@@ -82,7 +80,11 @@ export async function startDev(
     }
     const wanted = entry.port ?? service.targetPort;
     try {
-      const listener = await reachService(conn, name, { host: entry.host ?? '127.0.0.1', port: wanted, log });
+      const listener = await reachService(conn, name, {
+        host: entry.host ?? '127.0.0.1',
+        port: wanted,
+        events,
+      });
       listeners.push(listener);
       await addActiveRoute({
         serviceName: name,
