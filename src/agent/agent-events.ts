@@ -25,6 +25,8 @@ export type AgentEvent =
   | { type: 'dialing'; target: string; streamId: number }
   | { type: 'target-connected'; target: string }
   | { type: 'target-unreachable'; name: string; target: string; reason: string }
+  /** `connect reach` listens: connections to host:localPort go to the service. */
+  | { type: 'reaching'; name: ServiceName; host: string; localPort: number; autoSelected: boolean }
   | { type: 'reach-reset'; name: string; reason: string }
   | { type: 'reach-open-failed'; name: string; reason: string }
   | { type: 'proxy-hub-connected'; hubUrl: string }
@@ -111,6 +113,8 @@ export function renderAgentEvent(e: AgentEvent): RenderedEvent {
       return { level: 'info', mark: 'ok', message: `Connected to ${e.target}` };
     case 'target-unreachable':
       return { level: 'warn', message: `Cannot reach ${e.target} for ${e.name}: ${e.reason}` };
+    case 'reaching':
+      return { level: 'info', mark: 'ok', message: `Reaching ${e.name} on ${e.host}:${e.localPort}` };
     case 'reach-reset':
       return { level: 'warn', message: `Connection to ${e.name} reset: ${e.reason}` };
     case 'reach-open-failed':

@@ -7,7 +7,7 @@ import { parseHostPort } from '../util/parse.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import { exposeService, listExposed, stopExposing } from '../app/expose-service.js';
 import { action } from './run.js';
-import { agentEvents, colour, line, ok, printJson, warn } from './output.js';
+import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
 const PROTOCOLS = ['auto', 'tcp', 'http', 'https'] as const;
 
@@ -38,14 +38,19 @@ function parseTarget(args: string[], flags: ExposeFlags): { name: ServiceName; h
   );
 }
 
+/** The summary of seed 000, then the `exposed` record for whoever reads the event channel. */
 function printExposed(view: ServiceView, target: string, mode: string, json?: boolean): void {
-  if (json) return printJson({ ...view, target });
-  ok(`Exposed ${colour.bold(view.name)}`);
-  line(`  Target:      ${target}`);
-  line(`  Tunnel port: ${view.tunnelPort}`);
-  line(`  Status:      ${view.status === 'online' ? colour.green('online') : colour.yellow(view.status)}`);
-  line(`  Served by:   ${mode}`);
-  line(`  Reach it:    connect reach ${view.name}`);
+  if (json) {
+    printJson({ ...view, target });
+  } else {
+    ok(`Exposed ${colour.bold(view.name)}`);
+    line(`  Target:      ${target}`);
+    line(`  Tunnel port: ${view.tunnelPort}`);
+    line(`  Status:      ${view.status === 'online' ? colour.green('online') : colour.yellow(view.status)}`);
+    line(`  Served by:   ${mode}`);
+    line(`  Reach it:    connect reach ${view.name}`);
+  }
+  recordEvent({ type: 'exposed', name: parseServiceName(view.name), target, tunnelPort: view.tunnelPort });
 }
 
 export function registerExpose(program: Command): void {

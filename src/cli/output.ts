@@ -95,8 +95,12 @@ export function agentEvents(hidden: (event: AgentEvent) => boolean = () => false
   };
 }
 
+/** Records an event on the event channel only: the command printed its own words for it. */
+export function recordEvent(event: AgentEvent): void {
+  writeRecord({ time: new Date().toISOString(), ...renderAgentEvent(event), shown: false, event });
+}
+
 /** Records a command's final failure on the event channel (its `[x]` line is printed by `fail`). */
 export function recordFailure(message: string, hint?: string): void {
-  const event: AgentEvent = { type: 'command-failed', message, ...(hint !== undefined && { hint }) };
-  writeRecord({ time: new Date().toISOString(), ...renderAgentEvent(event), shown: false, event });
+  recordEvent({ type: 'command-failed', message, ...(hint !== undefined && { hint }) });
 }

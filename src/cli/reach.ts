@@ -5,7 +5,7 @@ import { parseServiceName } from '../api/service-name.js';
 import { ConnectError, ErrorCodes, isConnectError } from '../api/errors.js';
 import { checkReach, openReachSession } from '../app/reach-session.js';
 import { action } from './run.js';
-import { agentEvents, colour, line, ok, printJson, warn } from './output.js';
+import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
 interface ReachFlags {
   host: string;
@@ -75,6 +75,13 @@ export function registerReach(program: Command): void {
           line(colour.dim('  Press Ctrl+C to stop'));
         }
         announced = true;
+        recordEvent({
+          type: 'reaching',
+          name,
+          host: flags.host,
+          localPort: session.localPort,
+          autoSelected: session.autoSelected,
+        });
         const stop = (): void => {
           void session.close().finally(() => process.exit(0));
           setTimeout(() => process.exit(0), 2000).unref();
