@@ -77,7 +77,7 @@ function writeRecord(record: AgentEventRecord): void {
 }
 
 /** Agent log lines (`up`, `reach`, `expose`, the daemon), time-stamped as the daemon seed shows them. */
-export function agentLog(level: LogLevel, message: string): void {
+function agentLog(level: LogLevel, message: string): void {
   const out = level === 'info' ? process.stdout : process.stderr;
   out.write(`${timestamp()} ${message}\n`);
 }

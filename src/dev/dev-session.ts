@@ -10,7 +10,8 @@ import { isServiceName, parseServiceName } from '../api/service-name.js';
 import { reachService, type ReachListener } from '../agent/reacher.js';
 import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
 import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
-import type { PconnectConfig } from '../config/pconnect.js';
+import { renderConfig, type PconnectConfig } from '../config/pconnect.js';
+import { writeFileAtomic } from '../config/atomic-file.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 export interface ConnectedService {
@@ -122,4 +123,30 @@ export async function startDev(
       return closing;
     },
   };
+}
+
+/**
+ * `connect dev --init`: writes a pconnect.yml at `path` listing every service of the hub (by name, at its target
+ * port). NOT_FOUND when the hub has none yet. Returns what it wrote.
+ */
+export async function writeDevConfig(
+  credentials: Credentials,
+  path: string,
+): Promise<{ hub: string; services: { name: string; port: number }[] }> {
+  const services = (await new HubApi(credentials.hubUrl, credentials.apiKey).services()).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
+  if (services.length === 0) {
+    throw new ConnectError(
+      ErrorCodes.NOT_FOUND,
+      'the hub has no services yet',
+      'Expose one first: connect expose <name> <port>',
+    );
+  }
+  const config = {
+    hub: credentials.hubUrl,
+    services: services.map((s) => ({ name: s.name, port: s.targetPort })),
+  };
+  writeFileAtomic(path, renderConfig(config), 0o644);
+  return config;
 }
