@@ -70,9 +70,10 @@ function writeRecord(record: AgentEventRecord): void {
   if (!eventChannelOpen || eventFd === undefined) return;
   try {
     writeSync(eventFd, JSON.stringify(record) + '\n');
-  } catch {
-    // The reader went away (the manager that started a background proxy has exited): the log lines go on.
-    eventChannelOpen = false;
+  } catch (err) {
+    // A full non-blocking pipe drops this one record; a reader gone for good (the manager that started a
+    // background proxy has exited) closes the channel. The log lines go on either way.
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') eventChannelOpen = false;
   }
 }
 
@@ -91,13 +92,15 @@ export function agentEvents(hidden: (event: AgentEvent) => boolean = () => false
     const rendered = renderAgentEvent(event);
     const shown = !hidden(event);
     if (shown) agentLog(rendered.level, lineOf(rendered));
-    writeRecord({ time: new Date().toISOString(), ...rendered, shown, event });
+    // Built only when someone listens: the exposer emits one event per connection it dials.
+    if (eventChannelOpen) writeRecord({ time: new Date().toISOString(), ...rendered, shown, event });
   };
 }
 
 /** Records an event on the event channel only: the command printed its own words for it. */
 export function recordEvent(event: AgentEvent): void {
-  writeRecord({ time: new Date().toISOString(), ...renderAgentEvent(event), shown: false, event });
+  if (eventChannelOpen)
+    writeRecord({ time: new Date().toISOString(), ...renderAgentEvent(event), shown: false, event });
 }
 
 /** Records a command's final failure on the event channel (its `[x]` line is printed by `fail`). */
