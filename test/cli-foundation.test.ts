@@ -173,20 +173,23 @@ describe('connect up in the foreground', () => {
     const ownKey = await own.createKey();
     const home = await signedInHome(own, ownKey, 'foreground');
     const agent = spawnCli(['up'], { home });
-    await agent.waitFor(/\[ok\] Registered with hub[\s\S]*\[ok\] Connected to hub via WebSocket/);
+    await agent.waitForEvent('hub-connected');
+    expect(agent.stdout).toMatch(/\[ok\] Registered with hub[\s\S]*\[ok\] Connected to hub via WebSocket/);
     expect(agent.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] 🚀 Starting Private Connect Agent\.\.\./m);
     const who = await runCli(['whoami', '--json'], { home });
     expect(JSON.parse(who.stdout)).toMatchObject({ online: true, hubReachable: true });
 
     // A second process of the same identity (a reach, a proxy) must not displace this session.
     await own.stop();
-    await agent.waitFor(/reconnecting in \d+\.\ds/);
+    await agent.waitForEvent('hub-reconnecting');
+    expect(agent.stderr).toMatch(/reconnecting in \d+\.\ds/);
     const restarted = await startTestHub({
       port: own.port,
       dataDir: own.dataDir,
       tunnelPorts: own.tunnelPorts,
     });
-    await agent.waitFor(/Connected to hub via WebSocket[\s\S]*Connected to hub via WebSocket/, 30_000);
+    await agent.waitForEvent('hub-connected', { nth: 2, timeoutMs: 30_000 });
+    expect(agent.stdout).toMatch(/Connected to hub via WebSocket[\s\S]*Connected to hub via WebSocket/);
     expect(agent.child.exitCode).toBeNull();
     await agent.stop();
     await restarted.stop();
@@ -198,13 +201,15 @@ describe('connect up in the foreground', () => {
     const home = await signedInHome(own, ownKey, 'late-hub');
     await own.stop();
     const agent = spawnCli(['up'], { home });
-    await agent.waitFor(/cannot reach the hub[\s\S]*retrying/);
+    await agent.waitForEvent('sign-in-deferred');
+    expect(agent.stderr).toMatch(/cannot reach the hub[\s\S]*retrying/);
     const restarted = await startTestHub({
       port: own.port,
       dataDir: own.dataDir,
       tunnelPorts: own.tunnelPorts,
     });
-    await agent.waitFor(/\[ok\] Connected to hub via WebSocket/, 30_000);
+    await agent.waitForEvent('hub-connected', { timeoutMs: 30_000 });
+    expect(agent.stdout).toContain('[ok] Connected to hub via WebSocket');
     await agent.stop();
     await restarted.stop();
   });

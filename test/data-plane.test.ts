@@ -41,14 +41,12 @@ async function expose(
   target: string,
 ): Promise<{ proc: CliProcess; tunnelPort: number }> {
   const proc = spawnCli(['expose', name, target], { home, env: { CONNECT_STATS_INTERVAL_MS: '200' } });
-  const m = await proc.waitFor(/Tunnel port: (\d+)/);
-  return { proc, tunnelPort: Number(m[1]) };
+  return { proc, tunnelPort: (await proc.waitForEvent('exposed')).tunnelPort };
 }
 
 async function reach(home: string, name: string, port = 0): Promise<{ proc: CliProcess; port: number }> {
   const proc = spawnCli(['reach', name, String(port)], { home, env: { CONNECT_STATS_INTERVAL_MS: '200' } });
-  const m = await proc.waitFor(/→ localhost:(\d+)/);
-  return { proc, port: Number(m[1]) };
+  return { proc, port: (await proc.waitForEvent('reaching')).localPort };
 }
 
 /** The latest stats line an agent printed (CONNECT_STATS_INTERVAL_MS). */
@@ -262,7 +260,7 @@ describe('exposures handed to a running agent', () => {
     const home = await signedInHome(hub, key, 'always-on');
     const server = await echoServer();
     let agent = spawnCli(['up'], { home });
-    await agent.waitFor(/Connected to hub via WebSocket/);
+    await agent.waitForEvent('hub-connected');
     const exposed = await runCli(['expose', `localhost:${server.port}`, '--name', 'kept'], { home });
     expect(exposed.code).toBe(0);
     expect(exposed.stdout).toMatch(/Served by:\s+running agent \(pid \d+\)/);
@@ -274,7 +272,8 @@ describe('exposures handed to a running agent', () => {
     const offline = await runCli(['reach', 'kept', '--check'], { home: homeB });
     expect(offline.stderr).toMatch(/kept is offline/);
     agent = spawnCli(['up'], { home });
-    await agent.waitFor(/Exposing kept → localhost:\d+/);
+    await agent.waitForEvent('exposed', { where: (e) => e.name === 'kept' });
+    expect(agent.stdout).toMatch(/Exposing kept → localhost:\d+/);
     expect((await runCli(['reach', 'kept', '--check'], { home: homeB })).code).toBe(0);
 
     const list = await runCli(['expose', 'list', '--json'], { home });
@@ -283,7 +282,8 @@ describe('exposures handed to a running agent', () => {
     ]);
     const stopped = await runCli(['expose', 'stop', 'kept'], { home });
     expect(stopped.code).toBe(0);
-    await agent.waitFor(/Stopped exposing kept/);
+    await agent.waitForEvent('unexposed', { where: (e) => e.name === 'kept' });
+    expect(agent.stdout).toContain('Stopped exposing kept');
     const gone = await fetch(`${hub.url}/v1/services/kept`, { headers: { 'x-api-key': key } });
     expect(gone.status).toBe(404);
     await agent.stop();
@@ -299,7 +299,8 @@ describe('connect up --config', () => {
     const file = join(dir, 'agent.yml');
     writeFileSync(file, `expose:\n  - name: from-file\n    port: ${server.port}\n`);
     const agent = spawnCli(['up', '--config', file], { home });
-    await agent.waitFor(/Exposing from-file → localhost:\d+/);
+    await agent.waitForEvent('exposed', { where: (e) => e.name === 'from-file' });
+    expect(agent.stdout).toMatch(/Exposing from-file → localhost:\d+/);
     const check = await runCli(['reach', 'from-file', '--check'], { home: homeB });
     expect(check.code).toBe(0);
     await agent.stop();

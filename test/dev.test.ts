@@ -55,7 +55,7 @@ beforeAll(async () => {
   const ports = await Promise.all([serve('db'), serve('redis'), serve('api')]);
   const names = ['staging-db', 'staging-redis', 'staging-api'];
   const exposes = names.map((n, i) => spawnCli(['expose', n, String(ports[i])], { home: homeA }));
-  await Promise.all(exposes.map((p) => p.waitFor(/Exposed/)));
+  await Promise.all(exposes.map((p) => p.waitForEvent('exposed')));
 });
 
 afterAll(async () => {
@@ -145,7 +145,7 @@ describe('connect dev', () => {
   it('a running proxy routes to the services of `connect dev` at once', async () => {
     const proxyPort = await freePort();
     const proxy = spawnCli(['proxy', 'start', '--foreground', '--port', String(proxyPort)], { home: homeB });
-    await proxy.waitFor(/Proxy listening/);
+    await proxy.waitForEvent('proxy-listening');
     const port = await freePort();
     const dir = project(`services:\n  - name: staging-redis\n    port: ${port}\n`);
     const dev = spawnCli(['dev', '--json'], { home: homeB, cwd: dir });

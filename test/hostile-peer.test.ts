@@ -97,10 +97,10 @@ beforeAll(async () => {
   const clientHome = await signedInHome(hub, key, 'bystander-client');
   const exposer = spawnCli(['expose', 'bystander-echo', String(echo.port)], { home: serverHome });
   bystanders.push(exposer);
-  await exposer.waitFor(/Tunnel port: (\d+)/);
+  await exposer.waitForEvent('exposed');
   const reacher = spawnCli(['reach', 'bystander-echo', '0'], { home: clientHome });
   bystanders.push(reacher);
-  bystanderPort = Number((await reacher.waitFor(/→ localhost:(\d+)/))[1]);
+  bystanderPort = (await reacher.waitForEvent('reaching')).localPort;
 });
 
 afterAll(async () => {

@@ -115,8 +115,7 @@ async function health(hub: TestHub): Promise<number> {
 /** `connect expose <name> <echo port>` in the foreground; resolves once the hub gave it a tunnel port. */
 async function exposeEcho(home: string, name: string): Promise<{ proc: CliProcess; tunnelPort: number }> {
   const proc = spawnCli(['expose', name, String(echo.port), '--protocol', 'tcp'], { home });
-  const m = await proc.waitFor(/Tunnel port: (\d+)/);
-  return { proc, tunnelPort: Number(m[1]) };
+  return { proc, tunnelPort: (await proc.waitForEvent('exposed')).tunnelPort };
 }
 
 describe('connect hub start --limit', () => {

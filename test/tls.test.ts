@@ -42,9 +42,9 @@ describe.skipIf(!made)('a hub with --tls-cert and --tls-key', () => {
     }
     const echo = await echoServer();
     const exposer = spawnCli(['expose', 'secure-echo', String(echo.port)], { home: homeA, env });
-    await exposer.waitFor(/Tunnel port: \d+/);
+    await exposer.waitForEvent('exposed');
     const reacher = spawnCli(['reach', 'secure-echo', '0'], { home: homeB, env });
-    const port = Number((await reacher.waitFor(/→ localhost:(\d+)/))[1]);
+    const port = (await reacher.waitForEvent('reaching')).localPort;
     const r = await roundTrip(port, 5 * 1024 * 1024);
     expect(r.receivedBytes).toBe(5 * 1024 * 1024);
     expect(r.received).toBe(r.sent);

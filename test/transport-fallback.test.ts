@@ -65,7 +65,7 @@ beforeAll(async () => {
   echo = await echoServer();
   const home = await signedInHome(hub, key, 'fallback-server');
   const exposer = spawnCli(['expose', 'fallback-echo', String(echo.port)], { home });
-  await exposer.waitFor(/Tunnel port: (\d+)/);
+  await exposer.waitForEvent('exposed');
 });
 
 afterAll(async () => {
@@ -78,7 +78,7 @@ afterAll(async () => {
 async function reachThrough(url: string, label: string): Promise<number> {
   const home = await signedInHome({ url }, key, label);
   const reacher = spawnCli(['reach', 'fallback-echo', '0'], { home });
-  return Number((await reacher.waitFor(/→ localhost:(\d+)/))[1]);
+  return (await reacher.waitForEvent('reaching')).localPort;
 }
 
 describe('the link between agent and hub', () => {
@@ -110,7 +110,7 @@ describe('the link between agent and hub', () => {
       home,
       env: { CONNECT_TRANSPORT: 'websocket' },
     });
-    const port = Number((await reacher.waitFor(/→ localhost:(\d+)/))[1]);
+    const port = (await reacher.waitForEvent('reaching')).localPort;
     const r = await roundTrip(port, 256 * 1024);
     expect(r.received).toBe(r.sent);
     expect(proxy.seen.upgrades).toEqual(['websocket']);

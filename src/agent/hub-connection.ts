@@ -210,10 +210,7 @@ export class HubConnection extends EventEmitter {
     const ceiling = Math.min(max, min * 2 ** Math.min(this.attempt, 16));
     const delay = Math.round(min / 2 + Math.random() * ceiling);
     this.attempt++;
-    this.log(
-      'warn',
-      `Hub connection lost (${reason}); reconnecting in ${(delay / 1000).toFixed(1)}s (attempt ${this.attempt})`,
-    );
+    this.emit('reconnecting', { reason, delayMs: delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

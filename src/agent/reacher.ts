@@ -1,7 +1,9 @@
 import type { Server, Socket } from 'node:net';
 import { bridgeSocket } from '../protocol/socket-bridge.js';
 import type { MuxStream } from '../protocol/stream.js';
-import type { HubConnection, LogFn } from './hub-connection.js';
+import type { HubConnection } from './hub-connection.js';
+import type { AgentEventSink } from './agent-events.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import { listenWithAutoSelect } from './local-listener.js';
 import { messageOf } from '../api/errors.js';
 
@@ -9,7 +11,7 @@ import { messageOf } from '../api/errors.js';
 const RECONNECT_GRACE_MS = 15_000;
 
 export interface ReachListener {
-  serviceName: string;
+  serviceName: ServiceName;
   host: string;
   port: number;
   autoSelected: boolean;
@@ -21,23 +23,30 @@ export interface ReachListener {
  * side has dialled its target are carried within the stream's window, never dropped.
  */
 export async function openServiceStream(conn: HubConnection, serviceName: string): Promise<MuxStream> {
+  // Parsed here, where the name goes on the wire, for the callers that hold a name as a plain string.
+  const service = parseServiceName(serviceName);
   const mux = await conn.waitForSession(RECONNECT_GRACE_MS);
-  return mux.openStream({ service: serviceName.toLowerCase() });
+  return mux.openStream({ service });
 }
 
 /** Connects one accepted client socket to the service. */
-export function forwardSocket(conn: HubConnection, serviceName: string, socket: Socket, log: LogFn): void {
+export function forwardSocket(
+  conn: HubConnection,
+  serviceName: ServiceName,
+  socket: Socket,
+  events: AgentEventSink,
+): void {
   socket.on('error', () => socket.destroy());
   openServiceStream(conn, serviceName).then(
     (stream) => {
       bridgeSocket(stream, socket);
       socket.resume();
       stream.once('reset', (info: { code: number; reason: string }) => {
-        log('warn', `Connection to ${serviceName} reset: ${info.reason}`);
+        events({ type: 'reach-reset', name: serviceName, reason: info.reason });
       });
     },
     (err: unknown) => {
-      log('warn', `Cannot open a connection to ${serviceName}: ${messageOf(err)}`);
+      events({ type: 'reach-open-failed', name: serviceName, reason: messageOf(err) });
       socket.destroy();
     },
   );
@@ -46,14 +55,14 @@ export function forwardSocket(conn: HubConnection, serviceName: string, socket: 
 /** A local listener whose every connection becomes a stream to `serviceName` (the core of `connect reach`). */
 export async function reachService(
   conn: HubConnection,
-  serviceName: string,
-  opts: { host?: string; port: number; exact?: boolean; log: LogFn },
+  serviceName: ServiceName,
+  opts: { host?: string; port: number; exact?: boolean; events: AgentEventSink },
 ): Promise<ReachListener> {
   const host = opts.host ?? '127.0.0.1';
   const { server, port, autoSelected } = await listenWithAutoSelect(
     host,
     opts.port,
-    (socket) => forwardSocket(conn, serviceName, socket, opts.log),
+    (socket) => forwardSocket(conn, serviceName, socket, opts.events),
     opts.exact,
   );
   return {

@@ -1,12 +1,15 @@
 import { watch, type FSWatcher, mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
-import { HubConnection, type LogFn } from './hub-connection.js';
-import { Exposer } from './exposer.js';
+import type { HubConnection } from './hub-connection.js';
+import { Exposer, exposedEvent } from './exposer.js';
+import { connectAgent } from './connect-agent.js';
+import type { AgentEventSink } from './agent-events.js';
 import { loadExposures, type Exposure } from '../config/exposures.js';
 import { connectDir, paths } from '../config/paths.js';
 import type { Credentials } from '../config/credentials.js';
 import { clearAgentLock, writeAgentLock } from './agent-lock.js';
 import { messageOf } from '../api/errors.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import { reportStatsPeriodically } from './stats-reporter.js';
 
 export interface RunningAgent {
@@ -24,45 +27,50 @@ const sameTarget = (a: Exposure, b: Exposure): boolean =>
  * The long-running agent (`connect up`, the daemon): one session to the hub, serving the persisted
  * exposures and picking up changes `connect expose` makes to ~/.connect/exposures.json while it runs.
  */
-export function runAgent(credentials: Credentials, log: LogFn, configured: Exposure[] = []): RunningAgent {
-  const conn = new HubConnection({
-    hubUrl: credentials.hubUrl,
-    apiKey: credentials.apiKey,
-    agentId: credentials.agentId,
-    kind: process.env.CONNECT_DAEMON === '1' ? 'daemon' : 'agent',
-    log,
+export function runAgent(
+  credentials: Credentials,
+  events: AgentEventSink,
+  configured: Exposure[] = [],
+): RunningAgent {
+  const conn = connectAgent(credentials, process.env.CONNECT_DAEMON === '1' ? 'daemon' : 'agent', {
+    events,
     onOpen: (req) => exposer.handleOpen(req),
   });
-  conn.on('connected', () => log('info', '[ok] Connected to hub via WebSocket'));
-  const exposer: Exposer = new Exposer(conn, log);
+  const exposer: Exposer = new Exposer(conn, events);
   const agentExposer = exposer;
 
-  // Exposures from `--config` first; those made with `connect expose` (persisted) win on a shared name.
-  const wantedExposures = (): Map<string, Exposure> =>
-    new Map([...configured, ...loadExposures()].map((e) => [e.name.toLowerCase(), e]));
-  for (const e of wantedExposures().values()) void agentExposer.add(e);
+  // Exposures from `--config` first; those made with `connect expose` (persisted) win on a shared name. A name
+  // edited by hand into something invalid is reported once and skipped (the hub would refuse it anyway).
+  const wantedExposures = (report = false): Map<ServiceName, Exposure> => {
+    const wanted = new Map<ServiceName, Exposure>();
+    for (const e of [...configured, ...loadExposures()]) {
+      try {
+        wanted.set(parseServiceName(e.name), e);
+      } catch (err) {
+        if (report) events({ type: 'expose-failed', name: e.name, reason: messageOf(err) });
+      }
+    }
+    return wanted;
+  };
+  for (const e of wantedExposures(true).values()) void agentExposer.add(e);
 
   const sync = async (): Promise<void> => {
     const wanted = wantedExposures();
     for (const current of agentExposer.list()) {
-      const next = wanted.get(current.name.toLowerCase());
+      const next = wanted.get(parseServiceName(current.name));
       if (!next) {
         await agentExposer.remove(current.name, false);
-        log('info', `Stopped exposing ${current.name}`);
+        events({ type: 'unexposed', name: current.name });
       }
     }
-    for (const e of wanted.values()) {
-      const current = agentExposer.list().find((c) => c.name.toLowerCase() === e.name.toLowerCase());
+    for (const [name, e] of wanted) {
+      const current = agentExposer.list().find((c) => parseServiceName(c.name) === name);
       if (current && sameTarget(current, e)) continue;
       try {
         const view = await agentExposer.add(e);
-        if (view)
-          log(
-            'info',
-            `[ok] Exposing ${view.name} → ${e.targetHost}:${e.targetPort} (tunnel port ${view.tunnelPort})`,
-          );
+        if (view) events(exposedEvent(view, e));
       } catch (err) {
-        log('error', `[x] Cannot expose ${e.name}: ${messageOf(err)}`);
+        events({ type: 'expose-failed', name: e.name, reason: messageOf(err) });
       }
     }
   };
@@ -78,7 +86,7 @@ export function runAgent(credentials: Credentials, log: LogFn, configured: Expos
       debounce = setTimeout(() => void sync(), 50);
     });
   } catch (err) {
-    log('warn', `[!] Cannot watch ${connectDir()} for new exposures: ${messageOf(err)}`);
+    events({ type: 'watch-failed', dir: connectDir(), reason: messageOf(err) });
   }
 
   writeAgentLock(credentials.hubUrl);

@@ -1,8 +1,9 @@
 import type { HubApi, ServiceView } from './hub-api.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
+import type { ServiceName } from '../api/service-name.js';
 
 /** The service of that name, or a NOT_FOUND error that lists what the workspace does have. */
-export async function requireService(api: HubApi, name: string): Promise<ServiceView> {
+export async function requireService(api: HubApi, name: ServiceName): Promise<ServiceView> {
   const service = await api.service(name);
   if (service) return service;
   const all = await api.services();

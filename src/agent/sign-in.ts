@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { HubApi } from './hub-api.js';
 import { loadCredentials, resolveHubUrl, saveCredentials, type Credentials } from '../config/credentials.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
+import type { AgentEventSink } from './agent-events.js';
 
 export interface SignInOptions {
   hub?: string | undefined;
@@ -94,7 +95,7 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
  */
 export async function signInPersistently(
   opts: SignInOptions,
-  log: (level: 'info' | 'warn' | 'error', message: string) => void,
+  events: AgentEventSink,
 ): Promise<SignInResult & { verified: boolean }> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -107,11 +108,11 @@ export async function signInPersistently(
         saved.hubUrl === resolveHubUrl(opts.hub, saved) &&
         (opts.apiKey === undefined || opts.apiKey === saved.apiKey);
       if (usable) {
-        log('warn', `[!] ${err.message}; starting with the saved identity and retrying`);
+        events({ type: 'sign-in-deferred', reason: err.message });
         return { credentials: saved, registered: false, verified: false };
       }
       const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
-      log('warn', `[!] ${err.message}; retrying sign-in in ${(delay / 1000).toFixed(1)}s`);
+      events({ type: 'sign-in-retrying', reason: err.message, delayMs: delay });
       await new Promise((r) => setTimeout(r, delay));
     }
   }

@@ -2,13 +2,11 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { requireCredentials } from '../config/credentials.js';
-import { displayPath, findConfig, loadConfig, renderConfig } from '../config/pconnect.js';
-import { writeFileAtomic } from '../config/atomic-file.js';
-import { HubApi } from '../agent/hub-api.js';
-import { checkHub, startDev } from '../dev/dev-session.js';
+import { displayPath, findConfig, loadConfig } from '../config/pconnect.js';
+import { checkHub, startDev, writeDevConfig } from '../dev/dev-session.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
-import { agentLog, colour, line, ok, printJson } from './output.js';
+import { agentEvents, colour, line, ok, printJson } from './output.js';
 
 interface DevFlags {
   file?: string;
@@ -61,7 +59,12 @@ export function registerDev(program: Command): void {
           line('  Connecting to services...');
           line();
         }
-        const session = await startDev(config, credentials, agentLog);
+        // Dev prints its own summary; the session's connections are not logged line by line.
+        const session = await startDev(
+          config,
+          credentials,
+          agentEvents((e) => e.type === 'hub-connected'),
+        );
         if (flags.json) {
           printJson({
             config: shown,
@@ -126,24 +129,9 @@ async function init(flags: DevFlags): Promise<void> {
       'Overwrite it with --force, or edit it by hand.',
     );
   }
-  const credentials = requireCredentials();
-  const services = (await new HubApi(credentials.hubUrl, credentials.apiKey).services()).sort((a, b) =>
-    a.name.localeCompare(b.name),
-  );
-  if (services.length === 0) {
-    throw new ConnectError(
-      ErrorCodes.NOT_FOUND,
-      'the hub has no services yet',
-      'Expose one first: connect expose <name> <port>',
-    );
-  }
-  const config = {
-    hub: credentials.hubUrl,
-    services: services.map((s) => ({ name: s.name, port: s.targetPort })),
-  };
-  writeFileAtomic(path, renderConfig(config), 0o644);
+  const config = await writeDevConfig(requireCredentials(), path);
   if (flags.json) return printJson({ file: path, ...config });
-  ok(`Wrote ${shown} with ${services.length} service(s):`);
+  ok(`Wrote ${shown} with ${config.services.length} service(s):`);
   for (const s of config.services) line(`    ${s.name} localhost:${s.port}`);
   line();
   line('  Start them all: connect dev');

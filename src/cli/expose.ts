@@ -1,18 +1,13 @@
 import type { Command } from 'commander';
 import { requireCredentials } from '../config/credentials.js';
-import { deleteExposure, loadExposures, saveExposure, type Exposure } from '../config/exposures.js';
-import { HubApi, type ServiceView } from '../agent/hub-api.js';
-import { HubConnection } from '../agent/hub-connection.js';
-import { Exposer } from '../agent/exposer.js';
-import { runningAgent } from '../agent/agent-lock.js';
-import { detectProtocol } from '../agent/detect-protocol.js';
+import type { ServiceView } from '../agent/hub-api.js';
 import type { ServiceProtocol } from '../api/service-protocol.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parseHostPort } from '../util/parse.js';
-import { parseServiceName } from '../api/service-name.js';
+import { parseServiceName, type ServiceName } from '../api/service-name.js';
+import { exposeService, listExposed, stopExposing } from '../app/expose-service.js';
 import { action } from './run.js';
-import { reportStatsPeriodically } from '../agent/stats-reporter.js';
-import { agentLog, colour, line, ok, printJson, warn } from './output.js';
+import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
 const PROTOCOLS = ['auto', 'tcp', 'http', 'https'] as const;
 
@@ -23,7 +18,7 @@ interface ExposeFlags {
 }
 
 /** `expose <name> <port>` (seed 000) or `expose <host:port> --name <name>` (seed 002). */
-function parseTarget(args: string[], flags: ExposeFlags): { name: string; host: string; port: number } {
+function parseTarget(args: string[], flags: ExposeFlags): { name: ServiceName; host: string; port: number } {
   if (args.length === 2) {
     const [name, target] = args as [string, string];
     const { host, port } = parseHostPort(target);
@@ -43,29 +38,19 @@ function parseTarget(args: string[], flags: ExposeFlags): { name: string; host: 
   );
 }
 
+/** The summary of seed 000, then the `exposed` record for whoever reads the event channel. */
 function printExposed(view: ServiceView, target: string, mode: string, json?: boolean): void {
-  if (json) return printJson({ ...view, target });
-  ok(`Exposed ${colour.bold(view.name)}`);
-  line(`  Target:      ${target}`);
-  line(`  Tunnel port: ${view.tunnelPort}`);
-  line(`  Status:      ${view.status === 'online' ? colour.green('online') : colour.yellow(view.status)}`);
-  line(`  Served by:   ${mode}`);
-  line(`  Reach it:    connect reach ${view.name}`);
-}
-
-async function waitOnline(
-  api: HubApi,
-  name: string,
-  agentId: string,
-  timeoutMs: number,
-): Promise<ServiceView | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const view = await api.service(name);
-    if (view?.status === 'online' && view.agentId === agentId) return view;
-    await new Promise((r) => setTimeout(r, 150));
+  if (json) {
+    printJson({ ...view, target });
+  } else {
+    ok(`Exposed ${colour.bold(view.name)}`);
+    line(`  Target:      ${target}`);
+    line(`  Tunnel port: ${view.tunnelPort}`);
+    line(`  Status:      ${view.status === 'online' ? colour.green('online') : colour.yellow(view.status)}`);
+    line(`  Served by:   ${mode}`);
+    line(`  Reach it:    connect reach ${view.name}`);
   }
-  return undefined;
+  recordEvent({ type: 'exposed', name: parseServiceName(view.name), target, tunnelPort: view.tunnelPort });
 }
 
 export function registerExpose(program: Command): void {
@@ -91,68 +76,29 @@ export function registerExpose(program: Command): void {
         }
         const { name, host, port } = parseTarget(args, flags);
         const credentials = requireCredentials();
-        const api = new HubApi(credentials.hubUrl, credentials.apiKey);
-        const existing = await api.service(name);
-        if (existing && existing.agentId !== credentials.agentId) {
-          throw new ConnectError(
-            ErrorCodes.CONFLICT,
-            `service '${name}' is already exposed by agent ${existing.agentLabel || existing.agentId}`,
-            'Pick another name, or stop it on that agent first.',
-          );
-        }
-        const protocol: ServiceProtocol =
-          flags.protocol === 'auto' ? await detectProtocol(host, port) : (flags.protocol as ServiceProtocol);
-        const exposure: Exposure = {
-          name,
-          targetHost: host,
-          targetPort: port,
-          protocol,
-          createdAt: new Date().toISOString(),
-        };
+        const protocol = flags.protocol as ServiceProtocol | 'auto';
+        // The hub connection's own lines: an expose in this process reports only re-registrations after a drop.
+        const events = agentEvents((e) => e.type === 'hub-connected');
+        const outcome = await exposeService(credentials, { name, host, port, protocol }, events);
         const target = `${host}:${port}`;
-
-        const agent = runningAgent();
-        if (agent) {
-          // Hand the exposure to the running agent: it persists and survives restarts.
-          await saveExposure(exposure);
-          const view = await waitOnline(api, name, credentials.agentId, 10_000);
-          if (!view) {
-            throw new ConnectError(
-              ErrorCodes.TIMEOUT,
-              `handed '${name}' to the running agent (pid ${agent.pid}), but the hub does not show it online yet`,
-              'Check the agent’s log: connect daemon logs',
-            );
-          }
+        if (outcome.servedBy === 'agent') {
           return printExposed(
-            view,
+            outcome.view,
             target,
-            `running agent (pid ${agent.pid}); kept across restarts`,
+            `running agent (pid ${outcome.agentPid}); kept across restarts`,
             flags.json,
           );
         }
-
-        const conn = new HubConnection({
-          hubUrl: credentials.hubUrl,
-          apiKey: credentials.apiKey,
-          agentId: credentials.agentId,
-          kind: 'expose',
-          log: agentLog,
-          onOpen: (req) => exposer.handleOpen(req),
-        });
-        const exposer = new Exposer(conn, agentLog);
-        reportStatsPeriodically(conn);
-        await conn.start(true);
-        const view = await exposer.add(exposure);
-        if (!view)
-          throw new ConnectError(ErrorCodes.HUB_UNREACHABLE, 'lost the hub connection while exposing');
-        printExposed(view, target, 'this process (no agent running); Ctrl+C takes it offline', flags.json);
+        printExposed(
+          outcome.view,
+          target,
+          'this process (no agent running); Ctrl+C takes it offline',
+          flags.json,
+        );
         if (!flags.json) line(colour.dim('  Press Ctrl+C to stop'));
-        const fatal = new Promise<Error>((resolve) => conn.once('fatal', resolve));
+        const fatal = new Promise<Error>((resolve) => outcome.conn.once('fatal', resolve));
         const stop = (): void => {
-          void exposer.remove(name, false).finally(() => {
-            conn.stop();
-            process.exit(0);
-          });
+          void outcome.stop().finally(() => process.exit(0));
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
@@ -163,10 +109,7 @@ export function registerExpose(program: Command): void {
 
 async function listExposures(json?: boolean): Promise<void> {
   const credentials = requireCredentials();
-  const api = new HubApi(credentials.hubUrl, credentials.apiKey);
-  const persisted = new Map(loadExposures().map((e) => [e.name, e]));
-  const mine = (await api.services()).filter((s) => s.agentId === credentials.agentId);
-  const rows = mine.map((s) => ({ ...s, persisted: persisted.has(s.name) }));
+  const rows = await listExposed(credentials);
   if (json) return printJson(rows);
   if (rows.length === 0)
     return line('This agent exposes no services. Expose one: connect expose <name> <port>');
@@ -181,19 +124,7 @@ async function listExposures(json?: boolean): Promise<void> {
 }
 
 async function stopExposure(name: string): Promise<void> {
-  const credentials = requireCredentials();
-  const api = new HubApi(credentials.hubUrl, credentials.apiKey);
-  const view = await api.service(name);
-  const persisted = await deleteExposure(name.toLowerCase());
-  if (view && view.agentId !== credentials.agentId) {
-    throw new ConnectError(
-      ErrorCodes.CONFLICT,
-      `service '${name}' belongs to agent ${view.agentLabel}, not this one`,
-    );
-  }
-  const removed = view ? await api.deleteService(name) : false;
-  if (!removed && !persisted)
-    throw new ConnectError(ErrorCodes.NOT_FOUND, `this agent does not expose '${name}'`);
-  if (!removed) warn(`the hub had no service '${name}'; removed it from this machine's exposures`);
+  const { removedAtHub } = await stopExposing(requireCredentials(), name);
+  if (!removedAtHub) warn(`the hub had no service '${name}'; removed it from this machine's exposures`);
   ok(`Stopped exposing ${name}`);
 }

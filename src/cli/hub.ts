@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { openStore, type Store } from '../hub/store/index.js';
-import { generateApiKey } from '../hub/api-keys.js';
+import { createKey, listKeys, revokeKey, type StoreLocation } from '../app/key-admin.js';
+import { DEFAULT_HUB_LIMITS, hubLimits, runHub, type HubLimits } from '../app/hub-runner.js';
 import { paths, tildify } from '../config/paths.js';
 import { createLogger } from '../util/logger.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
-import { DEFAULT_HUB_LIMITS, hubLimits, type HubLimits } from '../hub/limits.js';
 import { DEFAULT_INITIAL_WINDOW } from '../protocol/frames.js';
 import { action } from './run.js';
 import { line, ok, printJson, colour } from './output.js';
@@ -22,17 +21,10 @@ const dataDirOf = (flags: StoreFlags): string =>
 const databaseUrlOf = (flags: StoreFlags): string | undefined =>
   flags.databaseUrl ?? process.env.CONNECT_DATABASE_URL;
 
-async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore({ dataDir: dataDirOf(flags), databaseUrl: databaseUrlOf(flags) });
-  try {
-    await store.migrate();
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-const WORKSPACE_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const storeOf = (flags: StoreFlags): StoreLocation => ({
+  dataDir: dataDirOf(flags),
+  databaseUrl: databaseUrlOf(flags),
+});
 
 /** `--limit` names: the HubLimits keys in kebab case (sessionsPerKey → sessions-per-key). */
 const LIMIT_NAMES = new Map(
@@ -44,7 +36,7 @@ const LIMIT_NAMES = new Map(
 /** Longest delay a timer takes (node fires a longer one at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** `--limit name=value` flags (repeatable; the last one of a name wins) over the defaults of src/hub/limits.ts. */
+/** `--limit name=value` flags (repeatable; the last one of a name wins) over the hub's default limits. */
 export function parseLimitFlags(specs: readonly string[]): { limits: HubLimits; given: string[] } {
   const overrides: Partial<HubLimits> = {};
   const given = new Map<string, number>();
@@ -132,10 +124,8 @@ export function registerHubCommands(program: Command): void {
           const dataDir = dataDirOf(opts);
           const databaseUrl = databaseUrlOf(opts);
           const logger = createLogger('hub');
-          // Loaded here so that `hub keys …` does not load the web framework.
-          const { startHub } = await import('../hub/server.js');
-          const { installCrashGuards } = await import('../hub/crash-guard.js');
-          const hub = await startHub({
+          // Crash guards are installed only once the hub runs: a failure to start exits with its one-line error.
+          const hub = await runHub({
             host: opts.host,
             port,
             dataDir,
@@ -155,8 +145,6 @@ export function registerHubCommands(program: Command): void {
             : dataDir === dataDirOf({})
               ? 'connect hub keys create'
               : `connect hub keys create --data-dir ${tildify(dataDir)}`;
-          // Only once the hub runs: a failure to start must still exit with its one-line error.
-          installCrashGuards(logger);
           line(`🚀 Private Connect hub listening on ${hub.url}`);
           line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
           line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
@@ -194,23 +182,7 @@ export function registerHubCommands(program: Command): void {
     .option('--json', 'print {"key", "workspace"} as JSON')
     .action(
       action(async (opts: StoreFlags & { workspace: string; label?: string; json?: boolean }) => {
-        if (!WORKSPACE_PATTERN.test(opts.workspace)) {
-          throw new ConnectError(
-            ErrorCodes.BAD_INPUT,
-            `invalid workspace name '${opts.workspace}': use letters, digits, '.', '_' and '-'`,
-          );
-        }
-        const created = await withStore(opts, async (store) => {
-          const workspace = await store.ensureWorkspace(opts.workspace);
-          const key = generateApiKey();
-          await store.createApiKey({
-            id: key.id,
-            workspaceId: workspace.id,
-            hash: key.hash,
-            label: opts.label ?? null,
-          });
-          return { key: key.key, id: key.id, workspace: workspace.name };
-        });
+        const created = await createKey(storeOf(opts), opts.workspace, opts.label);
         if (opts.json) return printJson({ key: created.key, workspace: created.workspace });
         ok(`API key created for workspace ${created.workspace}`);
         line();
@@ -226,14 +198,7 @@ export function registerHubCommands(program: Command): void {
     .option('--json', 'print as JSON')
     .action(
       action(async (opts: StoreFlags & { json?: boolean }) => {
-        const list = await withStore(opts, (store) => store.listApiKeys());
-        const rows = list.map((k) => ({
-          id: k.id,
-          workspace: k.workspaceName,
-          label: k.label,
-          createdAt: k.createdAt,
-          revokedAt: k.revokedAt,
-        }));
+        const rows = await listKeys(storeOf(opts));
         if (opts.json) return printJson(rows);
         if (rows.length === 0) return line('No API keys yet. Create one: connect hub keys create');
         for (const r of rows) {
@@ -248,9 +213,7 @@ export function registerHubCommands(program: Command): void {
     .argument('<id>', 'key id or the full key')
     .action(
       action(async (id: string, opts: StoreFlags) => {
-        const keyId = /^tok_([a-f0-9]{16})_/.exec(id)?.[1] ?? id;
-        const revoked = await withStore(opts, (store) => store.revokeApiKey(keyId));
-        if (!revoked) throw new ConnectError(ErrorCodes.NOT_FOUND, `no active API key with id '${keyId}'`);
+        const keyId = await revokeKey(storeOf(opts), id);
         ok(`API key ${keyId} revoked`);
       }),
     );

@@ -11,7 +11,7 @@ import { paths, tildify } from '../config/paths.js';
 import { parseListenPort } from '../util/parse.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
-import { agentLog, colour, line, ok, printJson, warn } from './output.js';
+import { agentEvents, colour, line, ok, printJson, warn } from './output.js';
 
 interface StartFlags {
   port: string;
@@ -34,15 +34,17 @@ export function registerProxy(program: Command): void {
       action(async (flags: StartFlags) => {
         const port = parseListenPort(flags.port, 'proxy port');
         if (flags.foreground) {
-          const running = await runProxy(port, agentLog);
+          // The proxy announces its own hub connection once (proxy-hub-connected), not each one.
+          const events = agentEvents((e) => e.type === 'hub-connected');
+          const running = await runProxy(port, events);
           const url = `http://<service>.localhost:${running.server.port}/`;
           if (flags.json) printJson({ pid: process.pid, port: running.server.port, id: running.server.id });
-          else agentLog('info', `[ok] Proxy listening on ${url} (pid ${process.pid})`);
+          else events({ type: 'proxy-listening', url, pid: process.pid });
           let stopping = false;
           const stop = (): void => {
             if (stopping) return;
             stopping = true;
-            agentLog('info', 'Stopping proxy...');
+            events({ type: 'proxy-stopping' });
             void running.stop().finally(() => process.exit(0));
             setTimeout(() => process.exit(0), 3000).unref();
           };

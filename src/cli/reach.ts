@@ -1,17 +1,11 @@
 import type { Command } from 'commander';
 import { requireCredentials } from '../config/credentials.js';
-import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
-import { HubApi } from '../agent/hub-api.js';
-import { HubConnection } from '../agent/hub-connection.js';
-import { reachService } from '../agent/reacher.js';
-import { checkService } from '../agent/health-check.js';
-import { requireService } from '../agent/service-lookup.js';
 import { parseListenPort } from '../util/parse.js';
 import { parseServiceName } from '../api/service-name.js';
-import { ConnectError, ErrorCodes } from '../api/errors.js';
+import { ConnectError, ErrorCodes, isConnectError } from '../api/errors.js';
+import { checkReach, openReachSession } from '../app/reach-session.js';
 import { action } from './run.js';
-import { reportStatsPeriodically } from '../agent/stats-reporter.js';
-import { agentLog, colour, line, ok, printJson, warn } from './output.js';
+import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
 interface ReachFlags {
   host: string;
@@ -38,29 +32,14 @@ export function registerReach(program: Command): void {
         const name = parseServiceName(rawName);
         const wantedPort = rawPort === undefined ? undefined : parseListenPort(rawPort, 'local port');
         const credentials = requireCredentials();
-        const api = new HubApi(credentials.hubUrl, credentials.apiKey);
-        const service = await requireService(api, name);
-
-        const conn = new HubConnection({
-          hubUrl: credentials.hubUrl,
-          apiKey: credentials.apiKey,
-          agentId: credentials.agentId,
-          kind: flags.check ? 'check' : 'reach',
-          log: agentLog,
-        });
 
         if (flags.check) {
-          if (service.status === 'offline') {
-            if (flags.json) printJson({ name, ok: false, status: 'offline', reason: 'service is offline' });
-            throw new ConnectError(
-              ErrorCodes.SERVICE_OFFLINE,
-              `${name} is offline: its agent is not connected to the hub`,
-            );
-          }
-          await conn.start(true);
-          const result = await checkService(conn, name);
-          conn.stop();
-          if (flags.json) printJson({ name, status: service.status, ...result });
+          const result = await checkReach(credentials, name).catch((err: unknown) => {
+            if (flags.json && isConnectError(err) && err.code === ErrorCodes.SERVICE_OFFLINE)
+              printJson({ name, ok: false, status: 'offline', reason: 'service is offline' });
+            throw err;
+          });
+          if (flags.json) printJson({ name, ...result });
           if (!result.ok)
             throw new ConnectError(
               ErrorCodes.TARGET_UNREACHABLE,
@@ -70,47 +49,46 @@ export function registerReach(program: Command): void {
           return;
         }
 
-        reportStatsPeriodically(conn);
-        await conn.start(true);
-        const listener = await reachService(conn, name, {
-          host: flags.host,
-          port: wantedPort ?? service.targetPort,
-          exact: flags.exact,
-          log: agentLog,
-        });
-        await addActiveRoute({
-          serviceName: name,
-          localPort: listener.port,
-          pid: process.pid,
-          startedAt: new Date().toISOString(),
-        });
-        const display = `${flags.host === '127.0.0.1' ? 'localhost' : flags.host}:${listener.port}`;
+        // The first connection is announced by the summary below; only reconnections get a log line.
+        let announced = false;
+        const events = agentEvents((e) => e.type === 'hub-connected' && !announced);
+        const session = await openReachSession(
+          credentials,
+          name,
+          { host: flags.host, port: wantedPort, exact: flags.exact },
+          events,
+        );
+        const display = `${flags.host === '127.0.0.1' ? 'localhost' : flags.host}:${session.localPort}`;
         if (flags.json) {
           printJson({
             name,
             host: flags.host,
-            localPort: listener.port,
-            autoSelected: listener.autoSelected,
-            status: service.status,
+            localPort: session.localPort,
+            autoSelected: session.autoSelected,
+            status: session.status,
           });
         } else {
           ok(`Reaching ${colour.bold(name)}`);
-          line(`  → ${display}${listener.autoSelected ? ' (auto-selected)' : ''}`);
-          if (service.status === 'offline')
+          line(`  → ${display}${session.autoSelected ? ' (auto-selected)' : ''}`);
+          if (session.status === 'offline')
             warn(`${name} is offline right now; connections will work once its agent is back`);
           line(colour.dim('  Press Ctrl+C to stop'));
         }
-        conn.on('connected', () => agentLog('info', '[ok] Connected to hub via WebSocket'));
+        announced = true;
+        recordEvent({
+          type: 'reaching',
+          name,
+          host: flags.host,
+          localPort: session.localPort,
+          autoSelected: session.autoSelected,
+        });
         const stop = (): void => {
-          conn.stop();
-          void Promise.all([listener.close(), removeActiveRoutes(process.pid, name)]).finally(() =>
-            process.exit(0),
-          );
+          void session.close().finally(() => process.exit(0));
           setTimeout(() => process.exit(0), 2000).unref();
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
-        throw await new Promise<Error>((resolve) => conn.once('fatal', resolve));
+        throw await new Promise<Error>((resolve) => session.conn.once('fatal', resolve));
       }),
     );
 }

@@ -1,5 +1,5 @@
 import { isConnectError, messageOf } from '../api/errors.js';
-import { fail } from './output.js';
+import { fail, recordFailure } from './output.js';
 
 /**
  * Wraps a command's action: an expected failure (ConnectError) becomes one `[x]` line plus an optional
@@ -22,8 +22,10 @@ export function reportAndExit(err: unknown): never {
     // An error that lists several problems (a config file's, one per line) gets one `[x]` line each.
     const lines = err.message.split('\n');
     lines.forEach((text, i) => fail(text, i === lines.length - 1 ? err.hint : undefined));
+    recordFailure(err.message, err.hint);
   } else {
     fail(`unexpected error: ${messageOf(err)}`);
+    recordFailure(`unexpected error: ${messageOf(err)}`);
     if (process.env.CONNECT_DEBUG && err instanceof Error && err.stack)
       process.stderr.write(err.stack + '\n');
   }

@@ -3,18 +3,19 @@ import { signIn, signInPersistently } from '../agent/sign-in.js';
 import { runAgent } from '../agent/runtime.js';
 import { runningAgent } from '../agent/agent-lock.js';
 import { action } from './run.js';
-import { agentLog, line, ok } from './output.js';
+import { agentEvents, line, ok } from './output.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
 import { loadConfig } from '../config/pconnect.js';
 import type { Exposure } from '../config/exposures.js';
+import { parseServiceName } from '../api/service-name.js';
 
 /** `up --config FILE`: the hub and the exposures a pconnect.yml names (errors carry line and column). */
 function loadAgentConfig(path: string): { hub?: string; exposures: Exposure[] } {
   const config = loadConfig(path);
   const exposures = (config.expose ?? []).map((e) => ({
-    name: e.name.toLowerCase(),
+    name: parseServiceName(e.name),
     targetHost: e.host ?? 'localhost',
     targetPort: e.port,
     protocol: e.protocol ?? 'tcp',
@@ -49,7 +50,8 @@ export function registerUp(program: Command): void {
           const file = opts.config === undefined ? undefined : loadAgentConfig(opts.config);
           // The file's hub is an explicit choice, like --hub (which still wins).
           if (file?.hub !== undefined && opts.hub === undefined) opts.hub = file.hub;
-          if (!opts.authOnly) agentLog('info', '🚀 Starting Private Connect Agent...');
+          const events = agentEvents();
+          if (!opts.authOnly) events({ type: 'agent-starting' });
           const signInOptions = { ...opts, interactive: true };
           if (opts.authOnly) {
             const { credentials, registered } = await signIn(signInOptions);
@@ -59,8 +61,8 @@ export function registerUp(program: Command): void {
             line(`  Workspace: ${credentials.workspace}`);
             return;
           }
-          const { credentials, verified } = await signInPersistently(signInOptions, agentLog);
-          if (verified) agentLog('info', '[ok] Registered with hub');
+          const { credentials, verified } = await signInPersistently(signInOptions, events);
+          if (verified) events({ type: 'registered' });
           const other = runningAgent();
           if (other && other.pid !== process.pid) {
             throw new ConnectError(
@@ -69,11 +71,11 @@ export function registerUp(program: Command): void {
               'Stop it first (connect daemon stop), or use that one.',
             );
           }
-          const agent = runAgent(credentials, agentLog, file?.exposures ?? []);
+          const agent = runAgent(credentials, events, file?.exposures ?? []);
           // As the daemon, stdout/stderr append to the daemon log: keep it under its size cap.
           if (process.env.CONNECT_DAEMON === '1') startLogRotation(paths.daemonLog());
           const stop = (): void => {
-            agentLog('info', 'Stopping agent...');
+            events({ type: 'agent-stopping' });
             agent.stop();
             process.exit(0);
           };

@@ -3,11 +3,15 @@
  * listener per service, each recorded in active-routes.json so a running `connect proxy` routes to it at once.
  */
 import { HubApi, type ServiceView } from '../agent/hub-api.js';
-import { HubConnection, type LogFn } from '../agent/hub-connection.js';
+import type { HubConnection } from '../agent/hub-connection.js';
+import { connectAgent } from '../agent/connect-agent.js';
+import type { AgentEventSink } from '../agent/agent-events.js';
+import { isServiceName, parseServiceName } from '../api/service-name.js';
 import { reachService, type ReachListener } from '../agent/reacher.js';
 import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
 import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
-import type { PconnectConfig } from '../config/pconnect.js';
+import { renderConfig, type PconnectConfig } from '../config/pconnect.js';
+import { writeFileAtomic } from '../config/atomic-file.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 export interface ConnectedService {
@@ -51,18 +55,13 @@ export function checkHub(config: PconnectConfig, credentials: Credentials, file:
 export async function startDev(
   config: PconnectConfig,
   credentials: Credentials,
-  log: LogFn,
+  events: AgentEventSink,
 ): Promise<DevSession> {
   const api = new HubApi(credentials.hubUrl, credentials.apiKey);
   const services = await api.services();
-  const byName = new Map(services.map((s) => [s.name.toLowerCase(), s]));
-  const conn = new HubConnection({
-    hubUrl: credentials.hubUrl,
-    apiKey: credentials.apiKey,
-    agentId: credentials.agentId,
-    kind: 'dev',
-    log,
-  });
+  // The hub sends names as it stores them, already parsed.
+  const byName = new Map(services.filter((s) => isServiceName(s.name)).map((s) => [s.name, s]));
+  const conn = connectAgent(credentials, 'dev', { events });
   await conn.start(true);
 
   const listeners: ReachListener[] = [];
@@ -70,7 +69,7 @@ export async function startDev(
   const failed: FailedService[] = [];
   // One after the other, in file order: two entries asking for the same port resolve the same way every run.
   for (const entry of config.services) {
-    const name = entry.name.toLowerCase();
+    const name = parseServiceName(entry.name);
     const service = byName.get(name);
     if (!service) {
       const available = services.map((s) => s.name).sort();
@@ -82,7 +81,11 @@ export async function startDev(
     }
     const wanted = entry.port ?? service.targetPort;
     try {
-      const listener = await reachService(conn, name, { host: entry.host ?? '127.0.0.1', port: wanted, log });
+      const listener = await reachService(conn, name, {
+        host: entry.host ?? '127.0.0.1',
+        port: wanted,
+        events,
+      });
       listeners.push(listener);
       await addActiveRoute({
         serviceName: name,
@@ -120,4 +123,30 @@ export async function startDev(
       return closing;
     },
   };
+}
+
+/**
+ * `connect dev --init`: writes a pconnect.yml at `path` listing every service of the hub (by name, at its target
+ * port). NOT_FOUND when the hub has none yet. Returns what it wrote.
+ */
+export async function writeDevConfig(
+  credentials: Credentials,
+  path: string,
+): Promise<{ hub: string; services: { name: string; port: number }[] }> {
+  const services = (await new HubApi(credentials.hubUrl, credentials.apiKey).services()).sort((a, b) =>
+    a.name.localeCompare(b.name),
+  );
+  if (services.length === 0) {
+    throw new ConnectError(
+      ErrorCodes.NOT_FOUND,
+      'the hub has no services yet',
+      'Expose one first: connect expose <name> <port>',
+    );
+  }
+  const config = {
+    hub: credentials.hubUrl,
+    services: services.map((s) => ({ name: s.name, port: s.targetPort })),
+  };
+  writeFileAtomic(path, renderConfig(config), 0o644);
+  return config;
 }

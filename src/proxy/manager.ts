@@ -10,17 +10,25 @@
 import { spawn } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import http from 'node:http';
+import type { Readable } from 'node:stream';
 import https from 'node:https';
 import { join } from 'node:path';
 import { HubApi } from '../agent/hub-api.js';
-import { HubConnection, type LogFn } from '../agent/hub-connection.js';
+import type { HubConnection } from '../agent/hub-connection.js';
+import { connectAgent } from '../agent/connect-agent.js';
+import {
+  noticeLogger,
+  parseAgentEventRecord,
+  type AgentEventRecord,
+  type AgentEventSink,
+} from '../agent/agent-events.js';
 import { loadCredentials } from '../config/credentials.js';
 import { cliEntryPoint, connectDir, paths, tildify } from '../config/paths.js';
 import { startTimeOf } from '../config/process-check.js';
 import { ProcessRecordFile, stringField, type ProcessRecord } from '../config/process-record.js';
 import { STOP_GRACE_MS, stopProcess } from '../config/stop-process.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
-import { openLogForAppend, rotateLogIfNeeded, tailLines } from '../daemon/log-file.js';
+import { openLogForAppend, rotateLogIfNeeded } from '../daemon/log-file.js';
 import { ProxyServer, type ProxyInfo } from './server.js';
 
 const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
@@ -110,7 +118,7 @@ export interface RunningProxy {
  * Runs the proxy in this process: its own hub session (kind 'proxy') when signed in, the server, the pid/state
  * files. Without a sign-in only local routes are served.
  */
-export async function runProxy(port: number, log: LogFn): Promise<RunningProxy> {
+export async function runProxy(port: number, events: AgentEventSink): Promise<RunningProxy> {
   const other = runningProxy();
   if (other && other.pid !== process.pid) {
     throw new ConnectError(
@@ -124,24 +132,15 @@ export async function runProxy(port: number, log: LogFn): Promise<RunningProxy> 
   let api: HubApi | undefined;
   if (credentials) {
     api = new HubApi(credentials.hubUrl, credentials.apiKey);
-    conn = new HubConnection({
-      hubUrl: credentials.hubUrl,
-      apiKey: credentials.apiKey,
-      agentId: credentials.agentId,
-      kind: 'proxy',
-      log,
-    });
+    conn = connectAgent(credentials, 'proxy', { events });
     conn.start().then(
-      () => log('info', `[ok] Connected to hub ${credentials.hubUrl}`),
-      (err: unknown) => log('error', `[x] The hub refused this proxy: ${messageOf(err)}`),
+      () => events({ type: 'proxy-hub-connected', hubUrl: credentials.hubUrl }),
+      (err: unknown) => events({ type: 'proxy-hub-refused', reason: messageOf(err) }),
     );
   } else {
-    log(
-      'warn',
-      '[!] This machine is not signed in to a hub (connect up): only local routes (connect reach) are served',
-    );
+    events({ type: 'proxy-not-signed-in' });
   }
-  const server = new ProxyServer({ port, conn, api, log });
+  const server = new ProxyServer({ port, conn, api, log: noticeLogger(events) });
   try {
     await server.start();
   } catch (err) {
@@ -187,43 +186,52 @@ export async function startProxyInBackground(
   // The daemon's log helpers, keeping one old generation (proxy.log.1).
   rotateLogIfNeeded(log, { maxBytes: LOG_ROTATE_BYTES, keep: 1 });
   const fd = openLogForAppend(log);
+  // fd 3 is the child's event channel: its structured records say why it failed, if it exits at start.
   const child = spawn(
     process.execPath,
     [cliEntryPoint(), 'proxy', 'start', '--foreground', '--port', String(port)],
     {
       detached: true,
-      stdio: ['ignore', fd, fd],
-      env: process.env,
+      stdio: ['ignore', fd, fd, 'pipe'],
+      env: { ...process.env, CONNECT_EVENTS_FD: '3' },
     },
   );
   closeSync(fd);
   child.unref();
+  const records = collectRecords(child.stdio[3] as Readable | null);
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
   child.once('error', () => (exited = -1));
   const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    if (exited !== undefined) {
-      const tail = tailLines(log, 5).filter((l) => l.includes('[x]'));
-      throw new ConnectError(
-        ErrorCodes.INTERNAL,
-        `the proxy exited at start (code ${exited})${tail.length ? `: ${tail.join(' ').replace(/^.*\[x\]\s*/, '')}` : ''}`,
-        `See ${tildify(log)}`,
-      );
+  try {
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (exited !== undefined) {
+        // The exit may overtake the channel's last bytes: let them in.
+        await records.ended;
+        const failure = records.list.filter((r) => r.mark === 'x').at(-1);
+        throw new ConnectError(
+          ErrorCodes.INTERNAL,
+          `the proxy exited at start (code ${exited})${failure ? `: ${failure.message}` : ''}`,
+          `See ${tildify(log)}`,
+        );
+      }
+      const info = await fetchProxyInfo(port, false, 500);
+      if (info && info.pid === child.pid) {
+        return {
+          state: runningProxy() ?? {
+            pid: info.pid,
+            port: info.port,
+            id: info.id,
+            startedAt: new Date().toISOString(),
+          },
+          alreadyRunning: false,
+        };
+      }
     }
-    const info = await fetchProxyInfo(port, false, 500);
-    if (info && info.pid === child.pid) {
-      return {
-        state: runningProxy() ?? {
-          pid: info.pid,
-          port: info.port,
-          id: info.id,
-          startedAt: new Date().toISOString(),
-        },
-        alreadyRunning: false,
-      };
-    }
+  } finally {
+    // The proxy outlives this command: its later records go nowhere (it stops writing them).
+    child.stdio[3]?.destroy();
   }
   if (child.pid) process.kill(child.pid, 'SIGKILL');
   throw new ConnectError(
@@ -231,6 +239,33 @@ export async function startProxyInBackground(
     `the proxy did not answer on port ${port} within ${START_TIMEOUT_MS / 1000}s`,
     `See ${tildify(log)}`,
   );
+}
+
+/** The records read from a child's event channel, and a promise that settles when it ends (at most 1 s). */
+function collectRecords(stream: Readable | null): {
+  list: AgentEventRecord[];
+  ended: Promise<void>;
+} {
+  const list: AgentEventRecord[] = [];
+  if (!stream) return { list, ended: Promise.resolve() };
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      const record = parseAgentEventRecord(line);
+      if (record) list.push(record);
+    }
+  });
+  stream.on('error', () => undefined);
+  const ended = new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+    setTimeout(resolve, 1000).unref();
+  });
+  return { list, ended };
 }
 
 /** SIGTERM, then SIGKILL after 5 s; removes the pid/state files. Undefined when no proxy was running. */

@@ -6,7 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import {
+  lineOf,
+  parseAgentEventRecord,
+  type AgentEventOf,
+  type AgentEventRecord,
+  type AgentEventType,
+} from '../../src/agent/agent-events.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -65,23 +73,37 @@ export function runCli(
 export class CliProcess {
   stdout = '';
   stderr = '';
+  /** The agent events the process recorded on its event channel (fd 3), in order. */
+  readonly events: AgentEventRecord[] = [];
   readonly exited: Promise<number | null>;
   private listeners: (() => void)[] = [];
 
   constructor(readonly child: ChildProcess) {
     children.add(child);
+    const changed = (): void => this.listeners.forEach((l) => l());
     child.stdout?.on('data', (d: Buffer) => {
       this.stdout += d.toString();
-      this.listeners.forEach((l) => l());
+      changed();
     });
     child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
-      this.listeners.forEach((l) => l());
+      changed();
+    });
+    const channel = child.stdio[3] as Readable | null | undefined;
+    let partial = '';
+    channel?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const record = parseAgentEventRecord(line);
+        if (record) this.events.push(record);
+      }
+      changed();
     });
     this.exited = new Promise((resolve) =>
       child.on('exit', (code) => {
         children.delete(child);
-        this.listeners.forEach((l) => l());
+        changed();
         resolve(code);
       }),
     );
@@ -93,30 +115,59 @@ export class CliProcess {
 
   /** Waits until stdout+stderr match; returns the match. */
   waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+    return this.until(
+      () => (this.stdout + this.stderr).match(pattern) ?? undefined,
+      String(pattern),
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Waits for the `nth` agent event of this type (matching `where`, if given) and, when it was logged, for its
+   * line to have arrived on stdout/stderr too (the two pipes race), so that the output can be asserted next.
+   */
+  waitForEvent<T extends AgentEventType>(
+    type: T,
+    opts: { where?: (event: AgentEventOf<T>) => boolean; nth?: number; timeoutMs?: number } = {},
+  ): Promise<AgentEventOf<T>> {
+    const matches = (r: AgentEventRecord): boolean =>
+      r.event.type === type && (opts.where?.(r.event as AgentEventOf<T>) ?? true);
+    return this.until(
+      () => {
+        const record = this.events.filter(matches)[(opts.nth ?? 1) - 1];
+        if (!record) return undefined;
+        if (record.shown) {
+          const text = lineOf(record);
+          const upTo = this.events.slice(0, this.events.indexOf(record) + 1);
+          const expected = upTo.filter((r) => r.shown && lineOf(r) === text).length;
+          if ((this.stdout + this.stderr).split(text).length - 1 < expected) return undefined;
+        }
+        return record.event as AgentEventOf<T>;
+      },
+      `event ${type}${opts.nth ? ` #${opts.nth}` : ''}`,
+      opts.timeoutMs ?? 15_000,
+    );
+  }
+
+  private until<R>(probe: () => R | undefined, what: string, timeoutMs: number): Promise<R> {
     return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.listeners = this.listeners.filter((l) => l !== check);
+      };
       const check = (): void => {
-        const m = (this.stdout + this.stderr).match(pattern);
-        if (m) {
-          clearTimeout(timer);
-          this.listeners = this.listeners.filter((l) => l !== check);
-          resolve(m);
+        const found = probe();
+        if (found !== undefined) {
+          done();
+          resolve(found);
         } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          clearTimeout(timer);
-          this.listeners = this.listeners.filter((l) => l !== check);
-          reject(
-            new Error(
-              `process exited before ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
-            ),
-          );
+          done();
+          reject(new Error(`process exited before ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
         }
       };
       const timer = setTimeout(() => {
-        this.listeners = this.listeners.filter((l) => l !== check);
-        reject(
-          new Error(
-            `timed out waiting for ${String(pattern)}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`,
-          ),
-        );
+        done();
+        reject(new Error(`timed out waiting for ${what}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
       }, timeoutMs);
       this.listeners.push(check);
       check();
@@ -135,9 +186,10 @@ export function spawnCli(
 ): CliProcess {
   return new CliProcess(
     spawn(process.execPath, [CLI, ...args], {
-      env: cliEnv(opts.home, opts.env),
+      // fd 3: the process's agent-event channel (see src/cli/output.ts), read by waitForEvent.
+      env: { ...cliEnv(opts.home, opts.env), CONNECT_EVENTS_FD: '3' },
       cwd: opts.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     }),
   );
 }
