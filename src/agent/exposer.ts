@@ -5,7 +5,7 @@ import { bridgeSocket } from '../protocol/socket-bridge.js';
 import type { HubConnection } from './hub-connection.js';
 import type { AgentEvent, AgentEventSink } from './agent-events.js';
 import type { Exposure } from '../config/exposures.js';
-import type { ServiceView } from './hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import { messageOf } from '../api/errors.js';
 import { cachedLookup } from './lookup-cache.js';
 import { isServiceName, parseServiceName, type ServiceName } from '../api/service-name.js';

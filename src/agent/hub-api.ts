@@ -11,8 +11,6 @@ import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import type { AgentView, HealthView, ServiceView, WhoamiView } from '../api/views.js';
 import type { ApiErrorBody, RegisterAgentBody, UpdateAgentBody } from '../api/http-bodies.js';
 
-export type { AgentView, ServiceView } from '../api/views.js';
-
 /**
  * The code of a failed reply: the hub's own `code` when the body carries one of ours, else a guess from the status
  * (a proxy in front of the hub, or a server that is no hub at all, answers without our body).

@@ -1,4 +1,5 @@
-import type { HubApi, ServiceView } from './hub-api.js';
+import type { HubApi } from './hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import type { ServiceName } from '../api/service-name.js';
 

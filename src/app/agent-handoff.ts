@@ -4,7 +4,8 @@
  * side then waits until the hub shows the service online and served by this agent.
  */
 import { saveExposure, type Exposure } from '../config/exposures.js';
-import type { HubApi, ServiceView } from '../agent/hub-api.js';
+import type { HubApi } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { ServiceName } from '../api/service-name.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 

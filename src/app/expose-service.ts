@@ -4,7 +4,8 @@
  */
 import type { Credentials } from '../config/credentials.js';
 import { deleteExposure, loadExposures, type Exposure } from '../config/exposures.js';
-import { HubApi, type ServiceView } from '../agent/hub-api.js';
+import { HubApi } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { HubConnection } from '../agent/hub-connection.js';
 import { Exposer } from '../agent/exposer.js';
 import { connectAgent } from '../agent/connect-agent.js';

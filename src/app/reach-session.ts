@@ -4,7 +4,8 @@
  */
 import type { Credentials } from '../config/credentials.js';
 import { addActiveRoute, removeActiveRoutes } from '../config/active-routes.js';
-import { HubApi, type ServiceView } from '../agent/hub-api.js';
+import { HubApi } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { HubConnection } from '../agent/hub-connection.js';
 import { connectAgent } from '../agent/connect-agent.js';
 import { reachService } from '../agent/reacher.js';

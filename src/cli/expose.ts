@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { requireCredentials } from '../config/credentials.js';
-import type { ServiceView } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { ServiceProtocol } from '../api/service-protocol.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parseHostPort } from '../util/parse.js';

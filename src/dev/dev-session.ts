@@ -2,7 +2,8 @@
  * `connect dev`: reach every service of a pconnect.yml at once, over ONE hub session (kind 'dev') with one local
  * listener per service, each recorded in active-routes.json so a running `connect proxy` routes to it at once.
  */
-import { HubApi, type ServiceView } from '../agent/hub-api.js';
+import { HubApi } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { HubConnection } from '../agent/hub-connection.js';
 import { connectAgent } from '../agent/connect-agent.js';
 import type { AgentEventSink } from '../agent/agent-events.js';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ServiceProtocol, ServiceRecord, Store } from './store/index.js';
+import type { ServiceProtocol } from '../api/service-protocol.js';
+import type { ServiceRecord, Store } from './store/index.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { TunnelOwner, TunnelPorts } from './tunnel-ports.js';
 import type { HubLimits } from './limits.js';

@@ -6,7 +6,8 @@
  * timer, and on a miss when the file's identity changed). The hub's last good list is kept when it does not answer.
  */
 import { mkdirSync, statSync, watch, type FSWatcher } from 'node:fs';
-import type { HubApi, ServiceView } from '../agent/hub-api.js';
+import type { HubApi } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { LogFn } from '../agent/hub-connection.js';
 import { loadActiveRoutes, type ActiveRoute } from '../config/active-routes.js';
 import { connectDir, paths } from '../config/paths.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ServiceView } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import { buildRouteTable, findRoute, hostnameOf, serviceNameOf } from './route-table.js';
 
 const svc = (name: string, status: 'online' | 'offline' = 'online'): ServiceView => ({

@@ -5,7 +5,7 @@
  * the route named by its first DNS label.
  */
 import { isIP } from 'node:net';
-import type { ServiceView } from '../agent/hub-api.js';
+import type { ServiceView } from '../api/views.js';
 import type { ActiveRoute } from '../config/active-routes.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
 

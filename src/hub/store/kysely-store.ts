@@ -5,7 +5,6 @@ import type {
   AgentRecord,
   ApiKeyRecord,
   NewService,
-  ServiceProtocol,
   ServiceRecord,
   Store,
   WorkspaceRecord,
@@ -13,6 +12,7 @@ import type {
 import { ConnectError, ErrorCodes, messageOf } from '../../api/errors.js';
 import { newId } from '../../util/ids.js';
 import type { ServiceName } from '../../api/service-name.js';
+import type { ServiceProtocol } from '../../api/service-protocol.js';
 
 const now = (): string => new Date().toISOString();
 

@@ -1,7 +1,6 @@
 import type { ServiceProtocol } from '../../api/service-protocol.js';
 import type { ServiceName } from '../../api/service-name.js';
 
-export type { ServiceProtocol };
 /**
  * The hub's persistent state, independent of the database behind it. Both implementations (SQLite for the
  * embedded default, PostgreSQL for deployments that outgrow one hub) fill this interface; nothing here leaks
