@@ -45,16 +45,8 @@ export interface ServiceRecord {
   updatedAt: string;
 }
 
-export interface NewService {
-  id: string;
-  workspaceId: string;
-  agentId: string;
-  name: ServiceName;
-  targetHost: string;
-  targetPort: number;
-  tunnelPort: number;
-  protocol: ServiceProtocol;
-}
+/** A service as the hub inserts it: the store stamps the dates. */
+export type NewService = Omit<ServiceRecord, 'createdAt' | 'updatedAt'>;
 
 export interface Store {
   /** Applies pending migrations; safe to call on every start. */
