@@ -93,6 +93,7 @@ export async function startDev(
         localPort: listener.port,
         pid: process.pid,
         startedAt: new Date().toISOString(),
+        protocol: service.protocol,
       });
       connected.push({
         name: entry.name,
