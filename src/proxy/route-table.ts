@@ -1,8 +1,8 @@
 /**
  * The proxy's route table (seed 000, "Route Table Management"): every service of the workspace at the hub, then the
  * local routes of `connect reach` / `connect dev` (~/.connect/active-routes.json), which win over a hub service of
- * the same name. Routes are keyed by ServiceName, so `Backend-API` and `backend-api` are one route; a Host asks for
- * the route named by its first DNS label.
+ * the same name. Routes are keyed by ServiceName, so `Backend-API` and `backend-api` are one route; a Host
+ * `<name>.localhost` asks for the route named `<name>`, and no other Host asks for any (hostAskOf).
  */
 import { isIP } from 'node:net';
 import type { ServiceView } from '../api/views.js';
