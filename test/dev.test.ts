@@ -169,6 +169,31 @@ describe('connect dev', () => {
     await proxy.stop();
   });
 
+  it('a file’s host beyond loopback is refused unless --allow-network-bind is given', async () => {
+    const port = await freePort();
+    const dir = project(`services:\n  - name: staging-db\n    port: ${port}\n    host: 0.0.0.0\n`);
+    const refused = await runCli(['dev'], { home: homeB, cwd: dir, timeoutMs: 15_000 });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      '[x] pconnect.yml would listen beyond loopback (staging-db on 0.0.0.0), where other machines can reach it: pass --allow-network-bind to allow it\n',
+    );
+    expect(refused.stdout).toBe('');
+    expect(activeRoutes()).toEqual([]);
+    const listening = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    expect(listening).toBe(false);
+
+    const allowed = spawnCli(['dev', '--allow-network-bind'], { home: homeB, cwd: dir });
+    await allowed.waitFor(/Press Ctrl\+C/);
+    expect(allowed.stdout).toContain(`    staging-db 0.0.0.0:${port}\n`);
+    expect((await request(port, `localhost:${port}`)).body).toBe('db');
+    allowed.child.kill('SIGINT');
+    expect(await allowed.exited).toBe(0);
+  });
+
   it('rejects a malformed pconnect.yml with file:line:col on every error, exit 1', async () => {
     const syntax = project('services:\n  - name: staging-db\n    port: [5432\n');
     const r1 = await runCli(['dev'], { home: homeB, cwd: syntax });

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { readFileSync } from 'node:fs';
@@ -31,6 +32,9 @@ let proxy: CliProcess;
 let proxyPort: number;
 const servers: { close(): void }[] = [];
 const host = (name: string): string => `${name}.localhost:${proxyPort}`;
+/** The non-GET requests svc-a received (what a refused cross-site request must never add to). */
+const svcAWrites: string[] = [];
+let tcpEchoConnections = 0;
 
 function listen(server: http.Server): Promise<number> {
   servers.push(server);
@@ -39,8 +43,8 @@ function listen(server: http.Server): Promise<number> {
   );
 }
 
-async function expose(name: string, port: number): Promise<CliProcess> {
-  const p = spawnCli(['expose', name, String(port), '--protocol', 'http'], { home: homeA });
+async function expose(name: string, port: number, protocol = 'http'): Promise<CliProcess> {
+  const p = spawnCli(['expose', name, String(port), '--protocol', protocol], { home: homeA });
   await p.waitFor(/Exposed/);
   return p;
 }
@@ -57,6 +61,7 @@ beforeAll(async () => {
   [homeA, homeB] = await Promise.all([signedInHome(hub, key, 'agent-a'), signedInHome(hub, key, 'agent-b')]);
 
   const svcA = http.createServer((req, res) => {
+    if (req.method !== 'GET') svcAWrites.push(`${req.method ?? ''} ${req.url ?? ''}`);
     if (req.url === '/echo') {
       // Streams the upload back as it arrives (never buffered whole).
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -77,6 +82,16 @@ beforeAll(async () => {
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   servers.push({ close: () => wss.close() });
 
+  // A raw TCP service (a database, say): the proxy must not forward HTTP requests to it.
+  const tcpEcho = net.createServer((socket) => {
+    tcpEchoConnections++;
+    socket.pipe(socket);
+  });
+  servers.push(tcpEcho);
+  const tcpPort = await new Promise<number>((resolve) =>
+    tcpEcho.listen(0, '127.0.0.1', () => resolve((tcpEcho.address() as net.AddressInfo).port)),
+  );
+
   const [portA, portB, portWs, deadPort] = await Promise.all([
     listen(svcA),
     listen(svcB),
@@ -88,6 +103,7 @@ beforeAll(async () => {
     expose('svc-b', portB),
     expose('ws-echo', portWs),
     expose('svc-dead', deadPort),
+    expose('tcp-echo', tcpPort, 'tcp'),
   ]);
 
   proxyPort = await freePort();
@@ -281,5 +297,160 @@ describe('connect proxy', () => {
     });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already running/);
+  });
+});
+
+/** One request written by hand on a raw socket (to send a Host header node:http would not, or none at all). */
+function rawRequest(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(head));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (c: string) => (text += c));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+}
+
+/** A WebSocket handshake's outcome: 'open', or the status the proxy refused it with. */
+function wsOutcome(headers: Record<string, string>): Promise<{ status: number | 'open'; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${proxyPort}/socket`, { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve({ status: 'open', body: '' });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+describe('connect proxy refuses what a web page of another site asks of it', () => {
+  it('answers 421 to any Host but <name>.localhost (DNS rebinding), a LAN address and a missing Host', async () => {
+    // A page of rebind.evil whose name now resolves to 127.0.0.1: its first label names a real service.
+    const rebound = await request(proxyPort, `svc-a.rebind.evil:${proxyPort}`, { path: '/secret' });
+    expect(rebound.status).toBe(421);
+    expect(rebound.body.trim().split('\n')).toHaveLength(1);
+    expect(rebound.body).toContain("not 'svc-a.rebind.evil:");
+    expect(rebound.body).not.toContain('"service":"svc-a"'); // svc-a did not answer it
+    const staging = await request(proxyPort, `staging-api.rebind.evil:${proxyPort}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(staging.status).toBe(421);
+    expect(JSON.parse(staging.body)).toMatchObject({ error: 'MISDIRECTED_REQUEST' });
+    const lan = await request(proxyPort, `192.168.1.20:${proxyPort}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(lan.status).toBe(421);
+    expect(lan.body).not.toContain('svc-a');
+    const empty = await rawRequest(proxyPort, 'GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');
+    expect(empty).toMatch(/^HTTP\/1\.1 421 /);
+    expect(empty).toContain('without a Host');
+    const none = await rawRequest(proxyPort, 'GET / HTTP/1.0\r\n\r\n');
+    expect(none).toMatch(/^HTTP\/1\.1 421 /);
+    // The proxy's own names still work.
+    for (const own of [`localhost:${proxyPort}`, `127.0.0.1:${proxyPort}`, `[::1]:${proxyPort}`])
+      expect((await request(proxyPort, own)).status).toBe(200);
+    expect((await request(proxyPort, host('svc-b'))).body).toBe('hello from svc-b');
+  });
+
+  it('refuses a cross-site POST (Origin or Sec-Fetch-Site) with 403; the same origin and curl still POST', async () => {
+    const before = svcAWrites.length;
+    const evil = await request(proxyPort, host('svc-a'), {
+      path: '/echo',
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: 'DROP TABLE users',
+    });
+    expect(evil.status).toBe(403);
+    expect(evil.body.trim().split('\n')).toHaveLength(1);
+    expect(evil.body).toContain('from another site (Origin https://evil.example)');
+    // Another service of the same proxy is another origin too.
+    const sibling = await request(proxyPort, host('svc-a'), {
+      path: '/echo',
+      method: 'PUT',
+      headers: { origin: `http://svc-b.localhost:${proxyPort}` },
+      body: 'x',
+    });
+    expect(sibling.status).toBe(403);
+    const fetchSite = await request(proxyPort, host('svc-a'), {
+      path: '/item',
+      method: 'DELETE',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
+    expect(fetchSite.status).toBe(403);
+    expect(fetchSite.body).toContain('Sec-Fetch-Site: cross-site');
+    expect(svcAWrites.length).toBe(before); // nothing reached the service
+
+    const same = await request(proxyPort, host('svc-a'), {
+      path: '/echo',
+      method: 'POST',
+      headers: { origin: `http://${host('svc-a')}`, 'sec-fetch-site': 'same-origin' },
+      body: 'ok',
+    });
+    expect(same.status).toBe(200);
+    expect(same.body).toBe('ok');
+    const curl = await request(proxyPort, host('svc-a'), { path: '/echo', method: 'POST', body: 'curl' });
+    expect(curl.status).toBe(200);
+    expect(curl.body).toBe('curl');
+    // A cross-site GET (a link, an image) is not refused: the Host check already keeps the page from reading it.
+    const link = await request(proxyPort, host('svc-b'), { headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(link.status).toBe(200);
+  });
+
+  it('refuses a cross-site WebSocket with 403; a same-origin one and one without Origin open', async () => {
+    const evil = await wsOutcome({ host: host('ws-echo'), origin: 'https://evil.example' });
+    expect(evil.status).toBe(403);
+    expect(evil.body).toContain('upgrade (WebSocket) from another site');
+    expect((await wsOutcome({ host: host('ws-echo'), origin: `http://${host('ws-echo')}` })).status).toBe(
+      'open',
+    );
+    expect((await wsOutcome({ host: host('ws-echo') })).status).toBe('open');
+  });
+
+  it('refuses to route a tcp service: it is not an HTTP service, nothing is forwarded to it', async () => {
+    const before = tcpEchoConnections;
+    const r = await request(proxyPort, host('tcp-echo'), { headers: { accept: 'application/json' } });
+    expect(r.status).toBe(501);
+    expect(JSON.parse(r.body)).toMatchObject({ error: 'UNSUPPORTED', service: 'tcp-echo', protocol: 'tcp' });
+    const text = await request(proxyPort, host('tcp-echo'));
+    expect(text.body.trim()).toBe(
+      "'tcp-echo' is a tcp service, not an HTTP service: the proxy routes only http and https services (use connect reach tcp-echo)",
+    );
+    const ws = await wsOutcome({ host: host('tcp-echo') });
+    expect(ws.status).toBe(501);
+    expect(tcpEchoConnections).toBe(before);
+  });
+
+  it('lists the service names on a 404 only to the same origin, or to a request no page made', async () => {
+    const cross = await request(proxyPort, host('nope'), {
+      headers: { accept: 'application/json', origin: 'https://evil.example' },
+    });
+    expect(cross.status).toBe(404);
+    expect(JSON.parse(cross.body)).toEqual({
+      error: 'NOT_FOUND',
+      message: "no service named 'nope'",
+      service: 'nope',
+    });
+    const framed = await request(proxyPort, host('nope'), {
+      headers: { accept: 'text/html', 'sec-fetch-site': 'cross-site' },
+    });
+    expect(framed.status).toBe(404);
+    expect(framed.body).not.toContain('svc-a');
+    const sameOrigin = await request(proxyPort, host('nope'), {
+      headers: {
+        accept: 'application/json',
+        origin: `http://${host('nope')}`,
+        'sec-fetch-site': 'same-origin',
+      },
+    });
+    expect((JSON.parse(sameOrigin.body) as { available: string[] }).available).toContain('svc-a');
+    const typed = await request(proxyPort, host('nope'), { headers: { 'sec-fetch-site': 'none' } });
+    expect(typed.body).toContain('svc-a.localhost');
   });
 });

@@ -81,6 +81,7 @@ export async function openReachSession(
     localPort: listener.port,
     pid: process.pid,
     startedAt: new Date().toISOString(),
+    protocol: service.protocol,
   });
   let closing: Promise<void> | undefined;
   return {

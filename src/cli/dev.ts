@@ -3,7 +3,13 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { requireCredentials } from '../config/credentials.js';
 import { displayPath, findConfig, loadConfig } from '../config/pconnect.js';
-import { checkHub, startDev, writeDevConfig } from '../dev/dev-session.js';
+import {
+  ALLOW_NETWORK_BIND_FLAG,
+  checkBinds,
+  checkHub,
+  startDev,
+  writeDevConfig,
+} from '../dev/dev-session.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { action } from './run.js';
 import { agentEvents, colour, line, ok, printJson } from './output.js';
@@ -13,6 +19,7 @@ interface DevFlags {
   init?: boolean;
   force?: boolean;
   json?: boolean;
+  allowNetworkBind?: boolean;
 }
 
 export function registerDev(program: Command): void {
@@ -26,6 +33,10 @@ export function registerDev(program: Command): void {
     .option('--init', 'write a pconnect.yml listing the hub’s services')
     .option('--force', 'with --init: overwrite an existing file')
     .option('--json', 'print as JSON')
+    .option(
+      ALLOW_NETWORK_BIND_FLAG,
+      'let the file’s `host:` listen beyond loopback (0.0.0.0, a LAN address): other machines can then reach the services',
+    )
     .action(
       action(async (flags: DevFlags) => {
         if (flags.init) return init(flags);
@@ -47,6 +58,7 @@ export function registerDev(program: Command): void {
             'Add a `services:` list (its `expose:` list is for `connect up --config`).',
           );
         }
+        checkBinds(config, shown, flags.allowNetworkBind === true);
         const credentials = requireCredentials();
         checkHub(config, credentials, shown);
 

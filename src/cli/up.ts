@@ -7,22 +7,7 @@ import { agentEvents, line, ok } from './output.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { paths } from '../config/paths.js';
 import { startLogRotation } from '../daemon/log-file.js';
-import { loadConfig } from '../config/pconnect.js';
-import type { Exposure } from '../config/exposures.js';
-import { parseServiceName } from '../api/service-name.js';
-
-/** `up --config FILE`: the hub and the exposures a pconnect.yml names (errors carry line and column). */
-function loadAgentConfig(path: string): { hub?: string; exposures: Exposure[] } {
-  const config = loadConfig(path);
-  const exposures = (config.expose ?? []).map((e) => ({
-    name: parseServiceName(e.name),
-    targetHost: e.host ?? 'localhost',
-    targetPort: e.port,
-    protocol: e.protocol ?? 'tcp',
-    createdAt: new Date().toISOString(),
-  }));
-  return { ...(config.hub !== undefined && { hub: config.hub }), exposures };
-}
+import { loadAgentConfig } from '../app/agent-config.js';
 
 export function registerUp(program: Command): void {
   program
@@ -35,7 +20,10 @@ export function registerUp(program: Command): void {
     .option('--api-key <key>', 'API key to sign in with (or PRIVATECONNECT_TOKEN)')
     .option('--label <label>', 'how this agent is shown to others (default: the host name)')
     .option('--name <name>', 'a short name for this agent')
-    .option('--config <path>', 'a pconnect.yml whose `hub` and `expose` list this agent uses')
+    .option(
+      '--config <path>',
+      'a pconnect.yml whose `hub` and `expose` list this agent uses (PRIVATECONNECT_TOKEN goes to its hub only with --hub or a sign-in there)',
+    )
     .option('--auth-only', 'sign in, save the identity and exit')
     .action(
       action(
@@ -47,9 +35,9 @@ export function registerUp(program: Command): void {
           authOnly?: boolean;
           config?: string;
         }) => {
-          const file = opts.config === undefined ? undefined : loadAgentConfig(opts.config);
-          // The file's hub is an explicit choice, like --hub (which still wins).
-          if (file?.hub !== undefined && opts.hub === undefined) opts.hub = file.hub;
+          // --hub wins; a file's hub is used only where the environment's token may go (app/agent-config.ts).
+          const file = opts.config === undefined ? undefined : loadAgentConfig(opts.config, opts);
+          if (file?.hub !== undefined) opts.hub = file.hub;
           const events = agentEvents();
           if (!opts.authOnly) events({ type: 'agent-starting' });
           const signInOptions = { ...opts, interactive: true };

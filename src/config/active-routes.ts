@@ -2,6 +2,7 @@ import { paths } from './paths.js';
 import { readFileIfExists, writeJsonAtomic } from './atomic-file.js';
 import { withFileLock } from './file-lock.js';
 import { isAlive } from './process-check.js';
+import { isServiceProtocol, type ServiceProtocol } from '../api/service-protocol.js';
 
 /** One local listener opened by `connect reach` (seed: ~/.connect/active-routes.json). */
 export interface ActiveRoute {
@@ -9,6 +10,8 @@ export interface ActiveRoute {
   localPort: number;
   pid: number;
   startedAt: string;
+  /** What the service speaks, as the hub listed it when the route was opened (the proxy forwards only HTTP). */
+  protocol?: ServiceProtocol;
 }
 
 function parse(text: string | undefined): ActiveRoute[] {
@@ -22,7 +25,8 @@ function parse(text: string | undefined): ActiveRoute[] {
         r !== null &&
         typeof (r as ActiveRoute).serviceName === 'string' &&
         Number.isInteger((r as ActiveRoute).localPort) &&
-        Number.isInteger((r as ActiveRoute).pid),
+        Number.isInteger((r as ActiveRoute).pid) &&
+        ((r as ActiveRoute).protocol === undefined || isServiceProtocol((r as ActiveRoute).protocol)),
     );
   } catch {
     // A torn or hand-edited file must not break reach or the proxy: treat it as empty, it is rewritten soon.

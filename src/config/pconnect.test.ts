@@ -49,7 +49,7 @@ describe('pconnect.yml', () => {
       "pconnect.yml:4:11: services[1].name is not a valid service name: use letters, digits and '-' (1-63 characters, no leading or trailing '-')",
       "pconnect.yml:5:5: unknown key 'prt' (allowed: name, port, host)",
       "pconnect.yml:6:5: services[2]: missing required key 'name'",
-      'pconnect.yml:7:6: hub must be a URL starting with http:// or https://',
+      "pconnect.yml:7:6: invalid hub URL 'ftp://x': use http:// or https://",
       "pconnect.yml:8:1: unknown key 'extra' (allowed: hub, services, expose)",
     ]);
     expect(problems('services: staging-db\n')).toEqual(['pconnect.yml:1:11: services must be a list']);
@@ -60,6 +60,21 @@ describe('pconnect.yml', () => {
     expect(problems('services: []\n')).toEqual([
       'pconnect.yml:1:11: services must list at least one service',
     ]);
+  });
+
+  it('checks the hub as --hub is checked, with the same words', () => {
+    expect(problems('hub: not a url\nservices:\n  - name: db\n')).toEqual([
+      "pconnect.yml:1:6: invalid hub URL 'not a url': expected http(s)://host[:port]",
+    ]);
+    expect(problems('hub: http://hub.example:99999\nservices:\n  - name: db\n')).toEqual([
+      "pconnect.yml:1:6: invalid hub URL 'http://hub.example:99999': expected http(s)://host[:port]",
+    ]);
+    expect(problems("hub: ''\nservices:\n  - name: db\n")).toEqual([
+      "pconnect.yml:1:6: invalid hub URL '': expected http(s)://host[:port]",
+    ]);
+    expect(parseConfig('hub: HTTPS://Hub.Example/\nservices:\n  - name: db\n').hub).toBe(
+      'HTTPS://Hub.Example/',
+    );
   });
 
   it('reports a name listed twice', () => {

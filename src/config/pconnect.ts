@@ -9,8 +9,9 @@ import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
-import { ConnectError, ErrorCodes } from '../api/errors.js';
+import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
+import { normalizeHubUrl } from './credentials.js';
 
 export const CONFIG_NAMES = ['pconnect.yml', 'pconnect.yaml'];
 
@@ -152,7 +153,6 @@ function describe(err: ErrorObject, path: (string | number)[]): string {
       if (path[path.length - 1] === 'name') {
         return `${where} is not a valid service name: use letters, digits and '-' (1-63 characters, no leading or trailing '-')`;
       }
-      if (path[0] === 'hub') return `hub must be a URL starting with http:// or https://`;
       return `${where} ${err.message ?? 'is invalid'}`;
     default:
       return `${where} ${err.message ?? 'is invalid'}`;
@@ -211,6 +211,15 @@ export function parseConfig(text: string, file = 'pconnect.yml'): PconnectConfig
         });
       } else seen.set(key, i);
     });
+  }
+  // The file's hub is checked by the parser --hub goes through, and refused with the same words.
+  const hub = (data as { hub?: unknown } | null)?.hub;
+  if (typeof hub === 'string') {
+    try {
+      normalizeHubUrl(hub);
+    } catch (err) {
+      problems.push({ ...at(nodeAt(doc, ['hub'])?.range?.[0] ?? 0), message: messageOf(err) });
+    }
   }
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.col - b.col);

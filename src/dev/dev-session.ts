@@ -14,6 +14,10 @@ import { normalizeHubUrl, type Credentials } from '../config/credentials.js';
 import { renderConfig, type PconnectConfig } from '../config/pconnect.js';
 import { writeFileAtomic } from '../config/atomic-file.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
+import { isLoopbackHost } from '../util/loopback.js';
+
+/** The flag that lets a pconnect.yml's `host:` listen beyond loopback. */
+export const ALLOW_NETWORK_BIND_FLAG = '--allow-network-bind';
 
 export interface ConnectedService {
   name: string;
@@ -51,6 +55,21 @@ export function checkHub(config: PconnectConfig, credentials: Credentials, file:
       `Sign in to that hub: connect up --auth-only --hub ${wanted} --api-key <key>`,
     );
   }
+}
+
+/**
+ * A pconnect.yml is a checked-out file: its `host:` may not open a service to the network (0.0.0.0, a LAN address)
+ * unless the user passed --allow-network-bind. Every such entry is named, on one line.
+ */
+export function checkBinds(config: PconnectConfig, file: string, allowNetworkBind: boolean): void {
+  if (allowNetworkBind) return;
+  const wide = config.services.filter((s) => s.host !== undefined && !isLoopbackHost(s.host));
+  if (wide.length === 0) return;
+  const which = wide.map((s) => `${s.name} on ${s.host ?? ''}`).join(', ');
+  throw new ConnectError(
+    ErrorCodes.BAD_CONFIG,
+    `${file} would listen beyond loopback (${which}), where other machines can reach it: pass ${ALLOW_NETWORK_BIND_FLAG} to allow it`,
+  );
 }
 
 export async function startDev(
@@ -93,6 +112,7 @@ export async function startDev(
         localPort: listener.port,
         pid: process.pid,
         startedAt: new Date().toISOString(),
+        protocol: service.protocol,
       });
       connected.push({
         name: entry.name,

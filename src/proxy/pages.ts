@@ -5,6 +5,8 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, messageOf } from '../api/errors.js';
+import { httpStatusOf } from '../api/error-catalogue.js';
+import { quoted } from './origin-check.js';
 import type { RouteTarget } from './route-table.js';
 
 export type Format = 'html' | 'json' | 'text';
@@ -110,22 +112,62 @@ export function sendIndex(
   );
 }
 
-/** 404: `name` has no route (empty: the Host names no service), with the names that have one. */
-export function notFoundPage(name: string, available: string[]): Page {
+/**
+ * 404: `name` has no route (empty: the Host names no service). `available`: the names that have one, listed only to
+ * the service's own origin (undefined: not listed, a page of another site learns nothing from a miss).
+ */
+export function notFoundPage(name: string, available: string[] | undefined): Page {
+  const listed = available !== undefined;
   return {
     status: 404,
     title: name ? `No service named '${name}'` : 'No service named in the host',
-    lines: [
-      available.length
-        ? `Available services (${available.length}):`
-        : 'No services are available: run `connect reach <name>` or expose one.',
-    ],
-    links: available,
+    lines: !listed
+      ? []
+      : [
+          available.length
+            ? `Available services (${available.length}):`
+            : 'No services are available: run `connect reach <name>` or expose one.',
+        ],
+    links: available ?? [],
     json: {
       error: ErrorCodes.NOT_FOUND,
       message: name ? `no service named '${name}'` : 'use http://<service>.localhost:<port>/',
       service: name || null,
-      available,
+      ...(listed && { available }),
+    },
+  };
+}
+
+/** 421: a Host this proxy does not serve (another name that resolves here, a LAN address, no Host at all). */
+export function misdirectedPage(host: string): Page {
+  const what = host ? `'${quoted(host)}'` : 'a request without a Host';
+  const message = `misdirected: this proxy serves only http://<service>.localhost:<port>/ (and its index on localhost), not ${what}`;
+  return {
+    status: 421,
+    title: message,
+    lines: [],
+    json: { error: 'MISDIRECTED_REQUEST', message, host: host ? quoted(host) : null },
+  };
+}
+
+/** 403: a state-changing request or an upgrade made by a page of another site (origin-check.ts says why). */
+export function crossSitePage(reason: string): Page {
+  return { status: 403, title: reason, lines: [], json: { error: 'CROSS_SITE_REQUEST', message: reason } };
+}
+
+/** A route whose service is not HTTP (`tcp`, or not known to be HTTP): refused, never forwarded as a request. */
+export function notHttpPage(route: RouteTarget): Page {
+  const what = route.protocol ? `a ${route.protocol} service` : 'a service of unknown protocol';
+  const message = `'${route.name}' is ${what}, not an HTTP service: the proxy routes only http and https services (use connect reach ${route.name})`;
+  return {
+    status: httpStatusOf(ErrorCodes.UNSUPPORTED),
+    title: message,
+    lines: [],
+    json: {
+      error: ErrorCodes.UNSUPPORTED,
+      message,
+      service: route.name,
+      protocol: route.protocol ?? null,
     },
   };
 }

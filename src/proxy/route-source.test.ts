@@ -27,12 +27,28 @@ afterEach(() => {
 });
 
 describe('route source', () => {
-  it('a Host names the proxy itself or a service label', () => {
+  it('a Host names the proxy itself, a service label, or nothing this proxy serves', () => {
     const source = new RouteSource({ log: () => undefined });
-    expect(source.askedFor(undefined)).toEqual({ kind: 'proxy' });
     expect(source.askedFor('localhost:9999')).toEqual({ kind: 'proxy' });
+    expect(source.askedFor('127.0.0.1:9999')).toEqual({ kind: 'proxy' });
     expect(source.askedFor('[::1]:9999')).toEqual({ kind: 'proxy' });
     expect(source.askedFor('Backend-API.localhost:9999')).toEqual({ kind: 'service', label: 'backend-api' });
+    expect(source.askedFor('api.localhost.')).toEqual({ kind: 'service', label: 'api' });
+    for (const host of [
+      undefined,
+      '',
+      'staging-api.rebind.evil:9999',
+      'db.dev.example.com',
+      'a.b.localhost:9999',
+      '.localhost',
+      '192.168.1.20:9999',
+      '127.0.0.2:9999',
+      '[fe80::1]:9999',
+      'localhost:abc',
+      'user@svc.localhost',
+    ]) {
+      expect(source.askedFor(host)).toEqual({ kind: 'misdirected', host: (host ?? '').trim() });
+    }
   });
 
   it('resolves a label to a local route; a label that is not a service name has no route', async () => {

@@ -15,8 +15,9 @@ import { messageOf } from '../api/errors.js';
 import {
   buildRouteTable,
   describeRoutes,
+  hostAskOf,
   routeNameOf,
-  serviceNameOf,
+  type HostAsk,
   type RouteTable,
   type RouteTarget,
 } from './route-table.js';
@@ -27,8 +28,7 @@ const WATCH_DEBOUNCE_MS = 50;
 /** An unknown name triggers an immediate refresh at most this often (a just-exposed service works at once). */
 const MISS_REFRESH_MS = 1000;
 
-/** What a request's Host asks for: the proxy itself (its index), or the service named by the Host's first label. */
-export type HostAsk = { kind: 'proxy' } | { kind: 'service'; label: string };
+export type { HostAsk } from './route-table.js';
 
 export interface RouteSourceOptions {
   /** The hub's API; without it only local routes exist. */
@@ -91,11 +91,11 @@ export class RouteSource {
 
   /**
    * What a Host header asks for. Every request and upgrade passes here before anything is routed, so a rule on
-   * which hosts the proxy serves belongs here.
+   * which hosts the proxy serves belongs here: only `<name>.localhost` is routed, `localhost` / `127.0.0.1` / `[::1]`
+   * get the index, and any other Host (a rebound DNS name, a LAN address, none) is misdirected (421).
    */
   askedFor(hostHeader: string | undefined): HostAsk {
-    const label = serviceNameOf(hostHeader);
-    return label === undefined ? { kind: 'proxy' } : { kind: 'service', label };
+    return hostAskOf(hostHeader);
   }
 
   /**

@@ -29,9 +29,26 @@ describe('route table', () => {
     expect(findRoute(table, 'other.localhost:9999')).toBeNull();
   });
 
-  it('takes the first DNS label of the host; the proxy’s own host names no service', () => {
+  it('a local route takes the protocol its reach recorded, else the hub service’s', () => {
+    const table = buildRouteTable(
+      [svc('db'), { ...svc('web'), protocol: 'http' }],
+      [
+        { serviceName: 'db', localPort: 1, pid: 1, startedAt: '' },
+        { serviceName: 'web', localPort: 2, pid: 1, startedAt: '' },
+        { serviceName: 'api', localPort: 3, pid: 1, startedAt: '', protocol: 'https' },
+        { serviceName: 'old', localPort: 4, pid: 1, startedAt: '' },
+      ],
+    );
+    expect(findRoute(table, 'db.localhost')?.protocol).toBe('tcp');
+    expect(findRoute(table, 'web.localhost')?.protocol).toBe('http');
+    expect(findRoute(table, 'api.localhost')?.protocol).toBe('https');
+    expect(findRoute(table, 'old.localhost')?.protocol).toBeUndefined();
+  });
+
+  it('routes only <name>.localhost; the proxy’s own host names no service', () => {
     expect(serviceNameOf('backend-api.localhost:9999')).toBe('backend-api');
-    expect(serviceNameOf('db.dev.example.com')).toBe('db');
+    expect(serviceNameOf('db.dev.example.com')).toBeUndefined();
+    expect(serviceNameOf('db.localhost.example.com')).toBeUndefined();
     expect(serviceNameOf('api.localhost.')).toBe('api');
     expect(serviceNameOf('localhost:9999')).toBeUndefined();
     expect(serviceNameOf('127.0.0.1:9999')).toBeUndefined();

@@ -2,13 +2,16 @@
  * The subdomain HTTP proxy (`connect proxy`): `http://<service>.localhost:<port>/` → the service. This module listens
  * and composes the parts, each in its own module:
  *   route-source.ts      where routes come from (the hub's services, the local active-routes file) and which route a
- *                        request's Host asks for; a local route wins over a hub service of the same name;
+ *                        request's Host asks for (only <name>.localhost; any other Host: 421); a local route wins over
+ *                        a hub service of the same name;
+ *   origin-check.ts      what a page of another site may not do (state-changing requests, upgrades: 403), and who
+ *                        may see the service names a 404 lists;
  *   upstreams.ts         how a route's service is reached (127.0.0.1:<port>, or a stream through the proxy's own hub
  *                        session);
  *   http-forwarder.ts    one plain request → the service, its response back;
  *   upgrade-tunnel.ts    an Upgrade (WebSocket) request → a raw bidirectional stream;
  *   forwarded-headers.ts hop-by-hop headers dropped, X-Forwarded-*, and the Via by which a loop is caught (508);
- *   pages.ts             the proxy's own answers: index, 404, 502, 508.
+ *   pages.ts             the proxy's own answers: index, 403, 404, 421, 501 (not an HTTP service), 502, 508.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type net from 'node:net';
@@ -20,7 +23,18 @@ import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 import { VERSION } from '../version.js';
 import { ProxyStamp } from './forwarded-headers.js';
 import { HttpForwarder } from './http-forwarder.js';
-import { loopPage, notFoundPage, sendIndex, sendPage, sendRawPage, type Page } from './pages.js';
+import {
+  crossSitePage,
+  loopPage,
+  misdirectedPage,
+  notFoundPage,
+  notHttpPage,
+  sendIndex,
+  sendPage,
+  sendRawPage,
+  type Page,
+} from './pages.js';
+import { crossSiteRefusal, mayListNames } from './origin-check.js';
 import { RouteSource } from './route-source.js';
 import type { RouteTarget } from './route-table.js';
 import { UpgradeTunnel } from './upgrade-tunnel.js';
@@ -157,25 +171,31 @@ export class ProxyServer {
     return server;
   }
 
-  /** The same for plain requests and upgrades: the Host is asked about first, a loop is caught before routing. */
-  private async decide(req: IncomingMessage): Promise<Decision> {
+  /**
+   * The same for plain requests and upgrades, in this order: the Host (only names this proxy serves, else 421), then
+   * another site's state-changing request or upgrade (403), a loop (508), the route (404), its protocol (only HTTP).
+   */
+  private async decide(req: IncomingMessage, upgrade: boolean): Promise<Decision> {
     const ask = this.routes.askedFor(req.headers.host);
+    if (ask.kind === 'misdirected') return { to: 'page', page: misdirectedPage(ask.host) };
+    const refusal = crossSiteRefusal(req, upgrade);
+    if (refusal !== undefined) return { to: 'page', page: crossSitePage(refusal) };
     if (ask.kind === 'proxy') return { to: 'index' };
     if (this.stamp.isLoop(req)) return { to: 'page', page: loopPage(ask.label) };
     const route = await this.routes.resolve(ask.label);
-    if (!route) return { to: 'page', page: this.notFound(ask.label) };
+    if (!route) return { to: 'page', page: this.notFound(req, ask.label) };
+    if (route.protocol !== 'http' && route.protocol !== 'https')
+      return { to: 'page', page: notHttpPage(route) };
     return { to: 'route', route };
   }
 
-  private notFound(label: string): Page {
-    return notFoundPage(
-      label,
-      this.routes.describe().map((r) => r.name),
-    );
+  /** The route names are listed only to the service's own origin, or to a request no page made. */
+  private notFound(req: IncomingMessage, label: string): Page {
+    return notFoundPage(label, mayListNames(req) ? this.routes.describe().map((r) => r.name) : undefined);
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const decision = await this.decide(req);
+    const decision = await this.decide(req, false);
     if (decision.to === 'index') return sendIndex(req, res, this.info(), this.port);
     if (decision.to === 'page') return sendPage(req, res, decision.page, this.port);
     this.forwarder.forward(req, res, decision.route);
@@ -183,9 +203,9 @@ export class ProxyServer {
 
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    const decision = await this.decide(req);
+    const decision = await this.decide(req, true);
     // An upgrade to the proxy's own host has nothing to talk to.
-    if (decision.to === 'index') return sendRawPage(socket, this.notFound(''));
+    if (decision.to === 'index') return sendRawPage(socket, this.notFound(req, ''));
     if (decision.to === 'page') return sendRawPage(socket, decision.page);
     await this.tunnel.open(req, socket, head, decision.route);
   }
