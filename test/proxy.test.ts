@@ -370,14 +370,14 @@ describe('connect proxy refuses what a web page of another site asks of it', () 
     expect(evil.status).toBe(403);
     expect(evil.body.trim().split('\n')).toHaveLength(1);
     expect(evil.body).toContain('from another site (Origin https://evil.example)');
-    // Another service of the same proxy is another origin too.
-    const sibling = await request(proxyPort, host('svc-a'), {
+    // A rebinding page's origin is its own name, not <name>.localhost: refused too.
+    const rebound = await request(proxyPort, host('svc-a'), {
       path: '/echo',
       method: 'PUT',
-      headers: { origin: `http://svc-b.localhost:${proxyPort}` },
+      headers: { origin: `http://svc-a.rebind.evil:${proxyPort}` },
       body: 'x',
     });
-    expect(sibling.status).toBe(403);
+    expect(rebound.status).toBe(403);
     const fetchSite = await request(proxyPort, host('svc-a'), {
       path: '/item',
       method: 'DELETE',
@@ -395,6 +395,16 @@ describe('connect proxy refuses what a web page of another site asks of it', () 
     });
     expect(same.status).toBe(200);
     expect(same.body).toBe('ok');
+    // Pages served from this machine: another service of the proxy, a frontend on localhost:3000 (`connect dev`).
+    for (const origin of [`http://svc-b.localhost:${proxyPort}`, 'http://localhost:3000']) {
+      const local = await request(proxyPort, host('svc-a'), {
+        path: '/echo',
+        method: 'POST',
+        headers: { origin, 'sec-fetch-site': 'cross-site' },
+        body: 'local',
+      });
+      expect(local.status, origin).toBe(200);
+    }
     const curl = await request(proxyPort, host('svc-a'), { path: '/echo', method: 'POST', body: 'curl' });
     expect(curl.status).toBe(200);
     expect(curl.body).toBe('curl');

@@ -30,6 +30,22 @@ describe('origin check', () => {
     expect(crossSiteRefusal(req('GET', { origin: 'http://evil.example' }), true)).toMatch(/upgrade/);
     expect(crossSiteRefusal(req('GET', { origin: 'http://svc.localhost:9999' }), true)).toBeUndefined();
     expect(crossSiteRefusal(req('GET', {}), true)).toBeUndefined();
+    // Pages of this machine pass, whatever Sec-Fetch-Site says of sibling origins; the internet's do not.
+    for (const origin of [
+      'http://web.localhost:9999',
+      'http://localhost:3000',
+      'http://127.0.0.1:5173',
+      'http://[::1]:8080',
+    ]) {
+      expect(
+        crossSiteRefusal(req('POST', { origin, 'sec-fetch-site': 'cross-site' }), false),
+        origin,
+      ).toBeUndefined();
+      expect(crossSiteRefusal(req('GET', { origin }), true), origin).toBeUndefined();
+    }
+    for (const origin of ['http://svc.localhost.evil.example', 'http://10.0.0.5:9999', 'null', 'file://']) {
+      expect(crossSiteRefusal(req('POST', { origin }), false), origin).toMatch(/another site/);
+    }
     const long = crossSiteRefusal(req('PUT', { origin: `http://${'x'.repeat(500)}\n` }), false) ?? '';
     expect(long.length).toBeLessThan(200);
   });

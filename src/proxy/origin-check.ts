@@ -7,10 +7,16 @@
  *   - a request without Origin or Sec-Fetch-Site (curl, CLI tools, a navigation typed by the user) is not a page's,
  *     and keeps working.
  * "Same origin" is the origin of the request's own Host (`http://<name>.localhost:<port>`), which route-table.ts has
- * already accepted as a name this proxy serves.
+ * already accepted as a name this proxy serves. A page of this machine (an origin on `localhost`, `*.localhost`,
+ * 127.0.0.0/8 or `[::1]`, any port) may make state-changing requests and upgrades too: that is `connect dev`'s
+ * everyday case, a frontend on localhost:3000 (or web.localhost:9999) calling staging-api.localhost:9999. The
+ * attack this check stops is a page of the internet driving the user's browser; a page served from the machine's
+ * own loopback is not one (DNS rebinding cannot give an internet page such an origin: the Origin carries the name
+ * the page was loaded from, and the Host check refuses every name but `<name>.localhost`).
  */
 import type { IncomingMessage } from 'node:http';
 import { hostPartsOf } from './route-table.js';
+import { isLoopbackHost } from '../util/loopback.js';
 
 /** Methods that must not change state (RFC 9110 §9.2.1); OPTIONS also carries CORS preflights. */
 export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -44,6 +50,19 @@ export function isSameOrigin(origin: string, hostHeader: string | undefined): bo
   return url.protocol === 'http:' && hostname === host.hostname && url.port === port;
 }
 
+/** Whether an Origin is a page served from this machine: http(s) on localhost, `*.localhost`, 127.0.0.0/8, ::1. */
+export function isThisMachinesOrigin(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  const hostname = url.hostname.replace(/\.$/, '');
+  return isLoopbackHost(hostname) || hostname.endsWith('.localhost');
+}
+
 /**
  * Why this request is refused as another site's, or undefined when it may pass. `upgrade`: a WebSocket or other
  * protocol switch, refused from another origin whatever its method.
@@ -53,10 +72,14 @@ export function crossSiteRefusal(req: IncomingMessage, upgrade: boolean): string
   const site = single(req.headers['sec-fetch-site'])?.trim().toLowerCase();
   if (!upgrade && SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) return undefined;
   const what = upgrade ? 'an upgrade (WebSocket)' : `a ${req.method ?? ''} request`;
-  if (origin !== undefined && !isSameOrigin(origin, req.headers.host))
-    return `refused ${what} from another site (Origin ${quoted(origin)}): only pages of the service's own origin may make it`;
+  // Browsers send Origin with every cross-origin state-changing request and every WebSocket: where it is present it
+  // decides; Sec-Fetch-Site (which calls sibling *.localhost origins cross-site) only where it is absent.
+  if (origin !== undefined) {
+    if (isSameOrigin(origin, req.headers.host) || isThisMachinesOrigin(origin)) return undefined;
+    return `refused ${what} from another site (Origin ${quoted(origin)}): only pages served from this machine may make it`;
+  }
   if (site === 'cross-site')
-    return `refused ${what} from another site (Sec-Fetch-Site: cross-site): only pages of the service's own origin may make it`;
+    return `refused ${what} from another site (Sec-Fetch-Site: cross-site): only pages served from this machine may make it`;
   return undefined;
 }
 
