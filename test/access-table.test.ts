@@ -341,6 +341,26 @@ describe('CONTROL ops and OPEN × role', () => {
     expect(await reach(listedConn, 'svc-admin')).toMatch(/may not reach 'svc-admin'/);
   });
 
+  it("hands a secretless (pre-credentials) agent's service to an admin key's agent only", async () => {
+    const team = await hub.store.ensureWorkspace('team');
+    await hub.store.createAgent({ id: 'agent_legacy', workspaceId: team.id, label: 'old-box', name: null });
+    await hub.store.insertService({
+      id: 'svc_legacy',
+      workspaceId: team.id,
+      agentId: 'agent_legacy',
+      name: 'legacy-db' as ServiceName,
+      targetHost: 'localhost',
+      targetPort: 9,
+      tunnelPort: 1,
+      protocol: 'tcp',
+    });
+    await expect(agentConn.request(expose('legacy-db'))).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(adminConn.request(expose('legacy-db'))).resolves.toMatchObject({
+      service: { name: 'legacy-db', agentId: agents.admin.id },
+    });
+    await adminConn.request({ op: 'unexpose', name: 'legacy-db', remove: true });
+  });
+
   it('ends the live sessions of a key once it expires, like a revoked one', async () => {
     const soon = await createKey('team', { expiresAt: new Date(Date.now() + 1500).toISOString() });
     const conn = await session(soon, await register(soon, 'short-lived'));
