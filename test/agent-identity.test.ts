@@ -179,6 +179,44 @@ describe('agent impersonation', () => {
   }, 60_000);
 });
 
+describe('keys create and keys list', () => {
+  it('shows each key’s role, services and expiry, and refuses a bad role or duration with one line', async () => {
+    const where = ['--data-dir', hub.dataDir];
+    const created = await runCli(
+      [
+        'hub',
+        'keys',
+        'create',
+        '--json',
+        '--role',
+        'reach',
+        '--services',
+        'Prod-DB,cache',
+        '--expires',
+        '2h',
+        ...where,
+      ],
+      { home: hub.home },
+    );
+    expect(created.code).toBe(0);
+    const json = JSON.parse(created.stdout) as { role: string; services: string[]; expiresAt: string };
+    expect(json).toMatchObject({ role: 'reach', services: ['prod-db', 'cache'] });
+    expect(Date.parse(json.expiresAt) - Date.now()).toBeGreaterThan(7000_000);
+    const list = await runCli(['hub', 'keys', 'list', ...where], { home: hub.home });
+    expect(list.stdout).toContain(`reach (prod-db, cache) until ${json.expiresAt}`);
+    expect(list.stdout).toMatch(/ active {2}admin$/m);
+    for (const [flag, value, pattern] of [
+      ['--role', 'root', /invalid --role 'root': use one of admin, agent, reach/],
+      ['--expires', 'soon', /invalid --expires 'soon'/],
+      ['--services', 'a,,b', /invalid --services 'a,,b'/],
+    ] as const) {
+      const r = await runCli(['hub', 'keys', 'create', flag, value, ...where], { home: hub.home });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')[0]).toMatch(pattern);
+    }
+  }, 60_000);
+});
+
 describe('an identity saved before agent secrets', () => {
   it('is registered again by `connect up` with one clear line', async () => {
     const home = await signedInHome(hub, prodKey, 'old-box');
