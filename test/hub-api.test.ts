@@ -15,6 +15,7 @@ let hub: Hub;
 const keys: Record<'a' | 'b' | 'revoked', string> = { a: '', b: '', revoked: '' };
 let agentA = '';
 let agentB = '';
+let secretA = '';
 
 async function createKey(workspace: string): Promise<string> {
   const ws = await hub.store.ensureWorkspace(workspace);
@@ -63,7 +64,9 @@ beforeAll(async () => {
   keys.b = await createKey('team-b');
   keys.revoked = await createKey('team-a');
   await hub.store.revokeApiKey(/^tok_([a-f0-9]{16})_/.exec(keys.revoked)?.[1] ?? '');
-  agentA = (await api('POST', '/v1/agents', keys.a, JSON.stringify({ label: 'server-a' }))).json.id as string;
+  const registeredA = (await api('POST', '/v1/agents', keys.a, JSON.stringify({ label: 'server-a' }))).json;
+  agentA = registeredA.id as string;
+  secretA = registeredA.secret as string;
   agentB = (await api('POST', '/v1/agents', keys.b, JSON.stringify({ label: 'server-b' }))).json.id as string;
 });
 
@@ -192,6 +195,7 @@ describe('agent WebSocket endpoint', () => {
   const good = (): Record<string, string> => ({
     'x-api-key': keys.a,
     'x-agent-id': agentA,
+    'x-agent-secret': secretA,
     'x-connect-protocol': String(PROTOCOL_VERSION),
   });
 
@@ -222,10 +226,16 @@ describe('agent WebSocket endpoint', () => {
   });
 
   it("HubConnection.start fails for good on a refused key (no retry loop) with the hub's reason", async () => {
-    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.revoked, agentId: agentA, kind: 'test' });
+    const conn = new HubConnection({
+      hubUrl: hub.url,
+      apiKey: keys.revoked,
+      agentId: agentA,
+      agentSecret: secretA,
+      kind: 'test',
+    });
     try {
       await expect(conn.start()).rejects.toThrow(
-        /the hub refused this agent: missing, invalid or revoked API key/,
+        /the hub refused this agent: missing, invalid, revoked or expired API key/,
       );
       expect(conn.session).toBeUndefined();
     } finally {
@@ -234,7 +244,13 @@ describe('agent WebSocket endpoint', () => {
   });
 
   it('resets a stream to an unknown service when the store fails, and stays up', async () => {
-    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    const conn = new HubConnection({
+      hubUrl: hub.url,
+      apiKey: keys.a,
+      agentId: agentA,
+      agentSecret: secretA,
+      kind: 'test',
+    });
     await conn.start(true);
     const store = hub.store;
     const real = store.findServiceByName.bind(store);
@@ -333,7 +349,13 @@ describe('agent WebSocket endpoint', () => {
 describe('control requests', () => {
   it('lets only the serving session take a service offline (an old session of the same agent cannot)', async () => {
     const connect = async (): Promise<HubConnection> => {
-      const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+      const conn = new HubConnection({
+        hubUrl: hub.url,
+        apiKey: keys.a,
+        agentId: agentA,
+        agentSecret: secretA,
+        kind: 'test',
+      });
       await conn.start(true);
       return conn;
     };
@@ -360,7 +382,13 @@ describe('control requests', () => {
   });
 
   it('refuses an unknown protocol with BAD_INPUT naming the allowed ones (it is not taken for tcp)', async () => {
-    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    const conn = new HubConnection({
+      hubUrl: hub.url,
+      apiKey: keys.a,
+      agentId: agentA,
+      agentSecret: secretA,
+      kind: 'test',
+    });
     await conn.start(true);
     const request = {
       op: 'expose',
@@ -381,7 +409,13 @@ describe('control requests', () => {
 
 describe('/metrics', () => {
   it('shows a workspace only its own sessions', async () => {
-    const conn = new HubConnection({ hubUrl: hub.url, apiKey: keys.a, agentId: agentA, kind: 'test' });
+    const conn = new HubConnection({
+      hubUrl: hub.url,
+      apiKey: keys.a,
+      agentId: agentA,
+      agentSecret: secretA,
+      kind: 'test',
+    });
     await conn.start(true);
     const sessions = async (key: string): Promise<number> => {
       const text = await (await fetch(`${hub.url}/metrics`, { headers: { 'x-api-key': key } })).text();

@@ -11,6 +11,8 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export type AgentEvent =
   | { type: 'agent-starting' }
   | { type: 'registered' }
+  /** The saved identity had no agent secret (saved before agent credentials): a new agent was registered. */
+  | { type: 'identity-renewed'; oldAgentId: string; agentId: string }
   | { type: 'agent-stopping' }
   /** The hub is unreachable at start; the saved identity is used and the connection retries. */
   | { type: 'sign-in-deferred'; reason: string }
@@ -67,6 +69,12 @@ export function renderAgentEvent(e: AgentEvent): RenderedEvent {
       return { level: 'info', message: '🚀 Starting Private Connect Agent...' };
     case 'registered':
       return { level: 'info', mark: 'ok', message: 'Registered with hub' };
+    case 'identity-renewed':
+      return {
+        level: 'warn',
+        mark: '!',
+        message: `the saved identity (${e.oldAgentId}) has no agent secret (saved by an older version): registered this machine again as ${e.agentId}`,
+      };
     case 'agent-stopping':
       return { level: 'info', message: 'Stopping agent...' };
     case 'sign-in-deferred':

@@ -18,7 +18,7 @@ export interface ConnectAgentOptions {
  * the first attempt must succeed (`start(true)`) or may retry in the background.
  */
 export function connectAgent(
-  credentials: Pick<Credentials, 'hubUrl' | 'apiKey' | 'agentId'>,
+  credentials: Pick<Credentials, 'hubUrl' | 'apiKey' | 'agentId' | 'agentSecret'>,
   kind: AgentKind,
   opts: ConnectAgentOptions = {},
 ): HubConnection {
@@ -27,6 +27,7 @@ export function connectAgent(
     hubUrl: credentials.hubUrl,
     apiKey: credentials.apiKey,
     agentId: credentials.agentId,
+    agentSecret: credentials.agentSecret,
     kind,
     ...(events && { log: noticeLogger(events) }),
     ...(opts.onOpen && { onOpen: opts.onOpen }),

@@ -8,7 +8,7 @@ import {
   type ErrorCode,
 } from '../api/errors.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
-import type { AgentView, HealthView, ServiceView, WhoamiView } from '../api/views.js';
+import type { AgentView, HealthView, RegisteredAgentView, ServiceView, WhoamiView } from '../api/views.js';
 import type { ApiErrorBody, RegisterAgentBody, UpdateAgentBody } from '../api/http-bodies.js';
 
 /**
@@ -135,7 +135,8 @@ export class HubApi {
     return this.call('GET', '/v1/whoami');
   }
 
-  registerAgent(label: string, name?: string): Promise<AgentView> {
+  /** The new agent and its secret (shown by the hub this once). */
+  registerAgent(label: string, name?: string): Promise<RegisteredAgentView> {
     const body: RegisterAgentBody = { label, ...(name && { name }) };
     return this.call('POST', '/v1/agents', body);
   }

@@ -15,6 +15,8 @@ export interface HubConnectionOptions {
   hubUrl: string;
   apiKey: string;
   agentId: string;
+  /** The secret issued at registration; absent only for an identity saved before agent credentials. */
+  agentSecret?: string | undefined;
   /** What this process is (`agent`, `reach`, `expose`, `proxy`, `dev`): shown in hub logs. */
   kind: string;
   log?: LogFn;
@@ -47,7 +49,7 @@ function refusalError(err: UpgradeRefusedError): ConnectError {
     : err.status === 401
       ? ErrorCodes.UNAUTHORIZED
       : ErrorCodes.HUB_ERROR;
-  if (err.status === 401 || err.status === 404 || err.status === 426) {
+  if (err.status === 401 || err.status === 403 || err.status === 404 || err.status === 426) {
     return new FatalHandshakeError(
       code,
       `the hub refused this agent: ${message}`,
@@ -140,6 +142,7 @@ export class HubConnection extends EventEmitter {
       headers: {
         [AgentHeaders.apiKey]: this.opts.apiKey,
         [AgentHeaders.agentId]: this.opts.agentId,
+        ...(this.opts.agentSecret && { [AgentHeaders.agentSecret]: this.opts.agentSecret }),
         [AgentHeaders.protocol]: String(PROTOCOL_VERSION),
         [AgentHeaders.kind]: this.opts.kind,
       },

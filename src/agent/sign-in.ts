@@ -12,6 +12,8 @@ export interface SignInOptions {
   name?: string | undefined;
   /** Ask for a key on the terminal when none is given (only when stdin is a TTY). */
   interactive: boolean;
+  /** Where sign-in reports what the operator should know (a renewed identity). */
+  events?: AgentEventSink | undefined;
 }
 
 export interface SignInResult {
@@ -52,7 +54,9 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
   const label = opts.label ?? (sameHub ? saved?.label : undefined) ?? hostname().slice(0, 63);
   const name = opts.name ?? (sameHub ? (saved?.name ?? undefined) : undefined);
 
-  if (saved && sameHub && saved.apiKey === apiKey) {
+  // An identity saved before agent credentials has no secret, and the hub refuses it at the upgrade: register anew.
+  const legacy = saved !== undefined && sameHub && saved.apiKey === apiKey && saved.agentSecret === undefined;
+  if (saved && sameHub && saved.apiKey === apiKey && !legacy) {
     try {
       let agent = await api.agent(saved.agentId);
       if ((opts.label && opts.label !== agent.label) || (opts.name && opts.name !== agent.name)) {
@@ -76,10 +80,12 @@ export async function signIn(opts: SignInOptions): Promise<SignInResult> {
   }
 
   const agent = await api.registerAgent(label, name);
+  if (legacy) opts.events?.({ type: 'identity-renewed', oldAgentId: saved.agentId, agentId: agent.id });
   const credentials: Credentials = {
     hubUrl,
     apiKey,
     agentId: agent.id,
+    agentSecret: agent.secret,
     label: agent.label,
     name: agent.name,
     workspace: me.workspace,
@@ -99,13 +105,14 @@ export async function signInPersistently(
 ): Promise<SignInResult & { verified: boolean }> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return { ...(await signIn(opts)), verified: true };
+      return { ...(await signIn({ ...opts, events: opts.events ?? events })), verified: true };
     } catch (err) {
       if (!(err instanceof ConnectError && err.code === ErrorCodes.HUB_UNREACHABLE)) throw err;
       const saved = loadCredentials();
       const usable =
         saved &&
         saved.hubUrl === resolveHubUrl(opts.hub, saved) &&
+        saved.agentSecret !== undefined &&
         (opts.apiKey === undefined || opts.apiKey === saved.apiKey);
       if (usable) {
         events({ type: 'sign-in-deferred', reason: err.message });

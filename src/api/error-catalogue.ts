@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorCode, ErrorWires>> = {
   HUB_UNREACHABLE: { status: 502, reset: ResetCode.SESSION_CLOSED, close: GOING_AWAY },
   HUB_ERROR: { status: 502, reset: ResetCode.INTERNAL, close: INTERNAL },
   UNAUTHORIZED: { status: 401, reset: ResetCode.REFUSED, close: POLICY },
+  FORBIDDEN: { status: 403, reset: ResetCode.REFUSED, close: POLICY },
   NOT_FOUND: { status: 404, reset: ResetCode.NO_SERVICE, close: POLICY },
   CONFLICT: { status: 409, reset: ResetCode.REFUSED, close: POLICY },
   SERVICE_OFFLINE: { status: 503, reset: ResetCode.OFFLINE, close: GOING_AWAY },

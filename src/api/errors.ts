@@ -10,6 +10,8 @@ export const ErrorCodes = {
   HUB_UNREACHABLE: 'HUB_UNREACHABLE',
   HUB_ERROR: 'HUB_ERROR',
   UNAUTHORIZED: 'UNAUTHORIZED',
+  /** A live key whose role (or service list, or agent ownership) does not allow the request. */
+  FORBIDDEN: 'FORBIDDEN',
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
   SERVICE_OFFLINE: 'SERVICE_OFFLINE',

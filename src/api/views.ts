@@ -36,11 +36,23 @@ export const AgentViewSchema = Type.Object({
 });
 export type AgentView = Static<typeof AgentViewSchema>;
 
+/** POST /v1/agents: the new agent and its secret, which the hub shows this once (it keeps only a hash). */
+export const RegisteredAgentViewSchema = Type.Intersect([
+  AgentViewSchema,
+  Type.Object({ secret: Type.String() }),
+]);
+export type RegisteredAgentView = Static<typeof RegisteredAgentViewSchema>;
+
 /** GET /v1/whoami: the workspace of the presented key. */
 export const WhoamiViewSchema = Type.Object({
   workspace: Type.String(),
   workspaceId: Type.String(),
   keyId: Type.String(),
+  /** admin | agent | reach (src/api/key-role.ts). */
+  role: Type.Optional(Type.String()),
+  /** The only services the key may reach; null: every one of the workspace. */
+  services: Type.Optional(Type.Union([Type.Array(Type.String()), Type.Null()])),
+  expiresAt: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type WhoamiView = Static<typeof WhoamiViewSchema>;
 

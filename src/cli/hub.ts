@@ -83,6 +83,16 @@ export function parseLimitFlags(specs: readonly string[]): { limits: HubLimits; 
   return { limits: hubLimits(overrides), given: [...given].map(([name, value]) => `${name}=${value}`) };
 }
 
+/** `reach (staging-db, cache) until 2026-…`: a key's role, its services when listed, its expiry when set. */
+function keyScopeText(k: {
+  role: string;
+  services: readonly string[] | null;
+  expiresAt: string | null;
+}): string {
+  const services = k.services ? ` (${k.services.join(', ')})` : '';
+  return `${k.role}${services}${k.expiresAt ? ` until ${k.expiresAt}` : ''}`;
+}
+
 export function registerHubCommands(program: Command): void {
   const hub = program.command('hub').description('Run and administer a hub');
 
@@ -179,18 +189,39 @@ export function registerHubCommands(program: Command): void {
     .description('Create an API key; it is printed once')
     .option('--workspace <name>', 'workspace the key belongs to (created if new)', 'default')
     .option('--label <text>', 'a note to recognise the key by')
-    .option('--json', 'print {"key", "workspace"} as JSON')
+    .option(
+      '--role <role>',
+      'admin (everything, the default), agent (what an agent does) or reach (reach only)',
+    )
+    .option('--services <names>', 'the only services the key may reach, comma-separated')
+    .option('--expires <duration>', 'the key stops working after this long (e.g. 24h, 30m, 7d)')
+    .option('--json', 'print {"key", "workspace", "role", "services", "expiresAt"} as JSON')
     .action(
-      action(async (opts: StoreFlags & { workspace: string; label?: string; json?: boolean }) => {
-        const created = await createKey(storeOf(opts), opts.workspace, opts.label);
-        if (opts.json) return printJson({ key: created.key, workspace: created.workspace });
-        ok(`API key created for workspace ${created.workspace}`);
-        line();
-        line(`  ${colour.bold(created.key)}`);
-        line();
-        line('  It is shown only this once: store it now.');
-        line(`  Sign in an agent: connect up --api-key ${created.key}`);
-      }),
+      action(
+        async (
+          opts: StoreFlags & {
+            workspace: string;
+            label?: string;
+            role?: string;
+            services?: string;
+            expires?: string;
+            json?: boolean;
+          },
+        ) => {
+          const created = await createKey(storeOf(opts), opts.workspace, opts);
+          if (opts.json) {
+            const { key, workspace, role, services, expiresAt } = created;
+            return printJson({ key, workspace, role, services, expiresAt });
+          }
+          ok(`API key created for workspace ${created.workspace}`);
+          line(`  Role: ${keyScopeText(created)}`);
+          line();
+          line(`  ${colour.bold(created.key)}`);
+          line();
+          line('  It is shown only this once: store it now.');
+          line(`  Sign in an agent: connect up --api-key ${created.key}`);
+        },
+      ),
     );
 
   storeOptions(keys.command('list'))
@@ -203,7 +234,11 @@ export function registerHubCommands(program: Command): void {
         if (rows.length === 0) return line('No API keys yet. Create one: connect hub keys create');
         for (const r of rows) {
           const state = r.revokedAt ? colour.dim(`revoked ${r.revokedAt}`) : 'active';
-          line(`  ${r.id}  ${r.workspace.padEnd(16)} ${state}  ${r.label ?? ''}`.trimEnd());
+          const expired = !r.revokedAt && r.expiresAt !== null && Date.parse(r.expiresAt) <= Date.now();
+          const shown = expired ? colour.dim(`expired ${r.expiresAt}`) : state;
+          line(
+            `  ${r.id}  ${r.workspace.padEnd(16)} ${shown}  ${keyScopeText(r)}  ${r.label ?? ''}`.trimEnd(),
+          );
         }
       }),
     );

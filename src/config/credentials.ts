@@ -7,6 +7,11 @@ export interface Credentials {
   hubUrl: string;
   apiKey: string;
   agentId: string;
+  /**
+   * The secret the hub issued this agent at registration (required at every connection). Absent in files written
+   * before agent credentials existed: `connect up` then registers a new agent (see sign-in.ts).
+   */
+  agentSecret?: string;
   label: string;
   name: string | null;
   workspace: string;
@@ -45,6 +50,7 @@ export function loadCredentials(): Credentials | undefined {
     hubUrl: c.hubUrl!,
     apiKey: c.apiKey!,
     agentId: c.agentId!,
+    ...(typeof c.agentSecret === 'string' && c.agentSecret !== '' && { agentSecret: c.agentSecret }),
     label: c.label!,
     name: typeof c.name === 'string' ? c.name : null,
     workspace: typeof c.workspace === 'string' ? c.workspace : '',

@@ -7,6 +7,7 @@ import { parseServiceName } from '../api/service-name.js';
 import { SERVICE_PROTOCOLS } from '../api/service-protocol.js';
 import { MAX_RID, type ControlReply, type ControlRequest, type ResultFail } from '../api/control.js';
 import { checkControlRequest, type RequestCheck } from '../api/control-check.js';
+import { requireManage } from './access.js';
 
 export { MAX_RID } from '../api/control.js';
 
@@ -78,6 +79,7 @@ async function dispatch(
   const { rid } = request;
   switch (request.op) {
     case 'expose': {
+      requireManage(session, 'expose services');
       const service = await services.expose(session, {
         name: parseServiceName(request.name),
         targetHost: request.targetHost,
@@ -87,6 +89,7 @@ async function dispatch(
       return { op: 'result', rid, ok: true, service };
     }
     case 'unexpose': {
+      requireManage(session, 'unexpose services');
       const name = parseServiceName(request.name);
       const found = await services.unexpose(
         session.workspaceId,

@@ -6,7 +6,8 @@ import type { OpenRequest, Refusal, SessionGuard } from '../protocol/session.js'
 import { AgentHeaders, CONNECT_PATH, PROTOCOL_VERSION } from '../protocol/frames.js';
 import { answerUpgrade, type Framing } from '../protocol/ws-handshake.js';
 import { attachWebSocket } from '../protocol/ws-transport.js';
-import { verifyApiKey } from './api-keys.js';
+import { keyIsLive, verifyAgentSecret, verifyApiKey } from './api-keys.js';
+import { mayActFor, mayReach, roleKey } from './access.js';
 import type { Store } from './store/index.js';
 import type { ApiErrorBody } from '../api/http-bodies.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
@@ -77,7 +78,7 @@ export class AgentGateway {
     this.keySweep.unref();
   }
 
-  /** Closes every session whose API key was revoked (or deleted) since it connected. */
+  /** Closes every session whose API key was revoked, expired (or deleted) since it connected. */
   async closeRevokedSessions(): Promise<void> {
     const sessions = this.registry.all();
     for (const keyId of new Set(sessions.map((s) => s.apiKeyId))) {
@@ -89,14 +90,15 @@ export class AgentGateway {
         this.log.warn({ err: messageOf(err) }, 'cannot re-check API keys');
         return;
       }
-      if (record && !record.revokedAt) continue;
+      if (record && keyIsLive(record)) continue;
+      const why = record && !record.revokedAt ? 'expired' : 'revoked';
       for (const session of sessions) {
         if (session.apiKeyId !== keyId || session.mux.closed) continue;
         this.log.info(
           { session: session.id, agent: session.agentId },
-          'closing session: its API key was revoked',
+          `closing session: its API key was ${why}`,
         );
-        session.mux.close('API key revoked');
+        session.mux.close(`API key ${why}`);
       }
     }
   }
@@ -187,7 +189,7 @@ export class AgentGateway {
       }
       const key = await verifyApiKey(this.store, header(AgentHeaders.apiKey));
       if (!key) {
-        this.refuse(socket, ErrorCodes.UNAUTHORIZED, 'missing, invalid or revoked API key');
+        this.refuse(socket, ErrorCodes.UNAUTHORIZED, 'missing, invalid, revoked or expired API key');
         return undefined;
       }
       const agent = await this.store.findAgent(key.workspaceId, header(AgentHeaders.agentId));
@@ -199,11 +201,40 @@ export class AgentGateway {
         );
         return undefined;
       }
+      // The id is public (GET /v1/services shows it): the secret issued at registration proves the agent.
+      if (!verifyAgentSecret(agent.secretHash, header(AgentHeaders.agentSecret))) {
+        this.log.warn(
+          { agent: agent.id, key: key.id },
+          'agent upgrade refused: wrong or missing agent secret',
+        );
+        this.refuse(
+          socket,
+          ErrorCodes.UNAUTHORIZED,
+          agent.secretHash === null
+            ? `agent ${agent.id} has no secret (registered by an older hub): sign in again with \`connect up\``
+            : `missing or wrong secret for agent ${agent.id}: sign in again with \`connect up\``,
+        );
+        return undefined;
+      }
+      if (!mayActFor(key, agent)) {
+        this.log.warn(
+          { agent: agent.id, key: key.id },
+          'agent upgrade refused: key did not register the agent',
+        );
+        this.refuse(
+          socket,
+          ErrorCodes.FORBIDDEN,
+          `${roleKey(key.role)} may not connect as agent ${agent.id}: only the key that registered it, or an admin key`,
+        );
+        return undefined;
+      }
       return {
         agentId: agent.id,
         agentLabel: agent.label,
         workspaceId: key.workspaceId,
         apiKeyId: key.id,
+        role: key.role,
+        services: key.services,
         kind: header(AgentHeaders.kind).slice(0, 32) || 'agent',
       };
     } catch (err) {
@@ -272,6 +303,13 @@ export class AgentGateway {
         req.reject(
           resetCodeOf(ErrorCodes.NOT_FOUND),
           `no service named '${echoInput(req.meta.service ?? '')}' in this workspace`,
+        );
+        return;
+      }
+      if (!mayReach(session, name)) {
+        req.reject(
+          resetCodeOf(ErrorCodes.FORBIDDEN),
+          `this API key may not reach '${name}' (not in its service list)`,
         );
         return;
       }

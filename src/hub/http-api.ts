@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { HubMetrics } from './metrics.js';
-import type { Store } from './store/index.js';
+import type { ApiKeyRecord, Store } from './store/index.js';
 import type { ServiceManager } from './services.js';
 import type { SessionRegistry } from './registry.js';
 import { apiKeyHook } from './routes/auth.js';
@@ -64,6 +64,7 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
   const { store, services, registry } = deps;
   app.decorateRequest('workspaceId', '');
   app.decorateRequest('apiKeyId', '');
+  app.decorateRequest('apiKey', null as unknown as ApiKeyRecord);
 
   registerHealthRoutes(app, store, deps.storeKind);
 
@@ -73,7 +74,7 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     v1.addHook('onRequest', apiKeyHook(store));
     registerWhoamiRoutes(v1, store);
     registerAgentRoutes(v1, store, registry);
-    registerServiceRoutes(v1, services);
+    registerServiceRoutes(v1, services, store);
     registerMetricsRoutes(v1, deps.metrics);
   });
 }

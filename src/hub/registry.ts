@@ -1,5 +1,6 @@
 import type { MuxSession } from '../protocol/session.js';
 import type { ServiceName } from '../api/service-name.js';
+import type { KeyRole } from '../api/key-role.js';
 
 /** One connected process of an agent: `up`, `reach`, `proxy` and `dev` each hold their own session. */
 export interface AgentSession {
@@ -9,6 +10,9 @@ export interface AgentSession {
   workspaceId: string;
   /** The API key the session authenticated with: revoking it ends the session. */
   apiKeyId: string;
+  /** The key's role and service list at the upgrade: CONTROL ops and OPENs are checked against them. */
+  role: KeyRole;
+  services: ServiceName[] | null;
   kind: string;
   connectedAt: string;
   mux: MuxSession;

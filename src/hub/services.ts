@@ -97,6 +97,18 @@ export class ServiceManager {
     let service = await this.store.findServiceByName(session.workspaceId, name);
     if (service && service.agentId !== session.agentId) {
       const owner = await this.store.findAgent(session.workspaceId, service.agentId);
+      // An agent registered before agent secrets can never connect again: an admin key's agent (every key from
+      // before roles is one) takes its services over, as it could by deleting and exposing them again.
+      if (owner && owner.secretHash === null && session.role === 'admin') {
+        this.log.info(
+          { service: name, from: owner.id, to: session.agentId },
+          'service taken over from a secretless agent',
+        );
+        service = await this.store.updateService(service.id, { agentId: session.agentId });
+      }
+    }
+    if (service && service.agentId !== session.agentId) {
+      const owner = await this.store.findAgent(session.workspaceId, service.agentId);
       throw new ConnectError(
         ErrorCodes.CONFLICT,
         `service '${name}' is already exposed by agent ${owner?.label ?? service.agentId}`,

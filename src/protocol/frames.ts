@@ -47,6 +47,8 @@ export const CONNECT_PATH = '/v1/connect';
 export const AgentHeaders = {
   apiKey: 'x-api-key',
   agentId: 'x-agent-id',
+  /** The secret the hub issued the agent at registration (the id alone is public). */
+  agentSecret: 'x-agent-secret',
   protocol: 'x-connect-protocol',
   kind: 'x-session-kind',
 } as const;

@@ -207,7 +207,8 @@ export interface TestHub {
   home: string;
   tunnelPorts: string;
   process: CliProcess;
-  createKey(workspace?: string): Promise<string>;
+  /** `connect hub keys create --json` in `workspace` (default 'default'), with `args` such as `--role reach`. */
+  createKey(workspace?: string, args?: string[]): Promise<string>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
 }
@@ -248,9 +249,9 @@ export async function startTestHub(
     home,
     tunnelPorts,
     process: proc,
-    async createKey(workspace = 'default') {
+    async createKey(workspace = 'default', args: string[] = []) {
       const r = await runCli(
-        ['hub', 'keys', 'create', '--json', '--workspace', workspace, '--data-dir', dataDir],
+        ['hub', 'keys', 'create', '--json', '--workspace', workspace, '--data-dir', dataDir, ...args],
         { home },
       );
       if (r.code !== 0) throw new Error(`keys create failed: ${r.stderr}`);

@@ -25,6 +25,8 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export interface RawPeerOptions {
   apiKey: string;
   agentId: string;
+  /** x-agent-secret; the one registerAgent received for agentId when absent. */
+  agentSecret?: string;
   /** x-session-kind; 'agent' when absent. */
   kind?: string;
   /** Extra or overriding request headers (a value of '' drops a default header). */
@@ -51,12 +53,15 @@ export interface CloseInfo {
   reason: string;
 }
 
+/** The secrets registerAgent received, by agent id (the upgrade sends the agent's own unless told otherwise). */
+const agentSecrets = new Map<string, string>();
+
 /** Registers an agent at the hub (POST /v1/agents, like `connect up` does). */
 export async function registerAgent(
   hubUrl: string,
   apiKey: string,
   label: string,
-): Promise<{ agentId: string }> {
+): Promise<{ agentId: string; agentSecret: string }> {
   const res = await fetch(`${hubUrl}/v1/agents`, {
     method: 'POST',
     headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
@@ -66,9 +71,11 @@ export async function registerAgent(
   if (res.status < 200 || res.status > 299) {
     throw new Error(`POST /v1/agents answered ${res.status}: ${text}`);
   }
-  const agent = JSON.parse(text) as { id?: unknown };
+  const agent = JSON.parse(text) as { id?: unknown; secret?: unknown };
   if (typeof agent.id !== 'string') throw new Error(`POST /v1/agents gave no agent id: ${text}`);
-  return { agentId: agent.id };
+  if (typeof agent.secret !== 'string') throw new Error(`POST /v1/agents gave no agent secret: ${text}`);
+  agentSecrets.set(agent.id, agent.secret);
+  return { agentId: agent.id, agentSecret: agent.secret };
 }
 
 /** The hub answers GET /health with 200. */
@@ -135,6 +142,7 @@ function buildRequest(hubUrl: string, opts: RawPeerOptions, wsKey: string): stri
     'Sec-WebSocket-Version': '13',
     [AgentHeaders.apiKey]: opts.apiKey,
     [AgentHeaders.agentId]: opts.agentId,
+    [AgentHeaders.agentSecret]: opts.agentSecret ?? agentSecrets.get(opts.agentId) ?? '',
     [AgentHeaders.protocol]: opts.protocol ?? String(PROTOCOL_VERSION),
     [AgentHeaders.kind]: opts.kind ?? 'agent',
   };

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Store } from '../store/index.js';
+import type { ApiKeyRecord, Store } from '../store/index.js';
 import { verifyApiKey } from '../api-keys.js';
 import { sendError } from '../http-errors.js';
 import { ErrorCodes } from '../../api/errors.js';
@@ -10,6 +10,8 @@ declare module 'fastify' {
     /** Set by the auth hook on every /v1 route: the workspace the presented key belongs to. */
     workspaceId: string;
     apiKeyId: string;
+    /** The presented key's record (its role, services and expiry decide what the request may do). */
+    apiKey: ApiKeyRecord;
   }
 }
 
@@ -20,6 +22,7 @@ export const security = [{ apiKey: [] }];
 export const authErrors = {
   400: ApiErrorBodySchema,
   401: ApiErrorBodySchema,
+  403: ApiErrorBodySchema,
   404: ApiErrorBodySchema,
 } as const;
 
@@ -32,11 +35,12 @@ export function apiKeyHook(store: Store) {
       await sendError(
         reply,
         ErrorCodes.UNAUTHORIZED,
-        'missing, invalid or revoked API key (send it in x-api-key)',
+        'missing, invalid, revoked or expired API key (send it in x-api-key)',
       );
       return;
     }
     req.workspaceId = key.workspaceId;
     req.apiKeyId = key.id;
+    req.apiKey = key;
   };
 }

@@ -17,7 +17,14 @@ export function registerWhoamiRoutes(v1: FastifyInstance, store: Store): void {
     },
     async (req) => {
       const ws = await store.getWorkspace(req.workspaceId);
-      return { workspace: ws?.name ?? '', workspaceId: req.workspaceId, keyId: req.apiKeyId };
+      return {
+        workspace: ws?.name ?? '',
+        workspaceId: req.workspaceId,
+        keyId: req.apiKeyId,
+        role: req.apiKey.role,
+        services: req.apiKey.services,
+        expiresAt: req.apiKey.expiresAt,
+      };
     },
   );
 }

@@ -4,6 +4,8 @@ import { migrationProvider } from './migrations.js';
 import type {
   AgentRecord,
   ApiKeyRecord,
+  NewAgentRecord,
+  NewApiKeyRecord,
   NewService,
   ServiceRecord,
   Store,
@@ -13,6 +15,7 @@ import { ConnectError, ErrorCodes, messageOf } from '../../api/errors.js';
 import { newId } from '../../util/ids.js';
 import type { ServiceName } from '../../api/service-name.js';
 import type { ServiceProtocol } from '../../api/service-protocol.js';
+import { isKeyRole } from '../../api/key-role.js';
 
 const now = (): string => new Date().toISOString();
 
@@ -40,6 +43,8 @@ function toAgent(row: Selectable<Database['agents']>): AgentRecord {
     name: row.name,
     createdAt: row.created_at,
     lastSeenAt: row.last_seen_at,
+    secretHash: row.secret_hash,
+    createdByKey: row.created_by_key,
   };
 }
 
@@ -51,6 +56,11 @@ function toKey(row: Selectable<Database['api_keys']>): ApiKeyRecord {
     label: row.label,
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    // An unknown role (a newer hub wrote it) grants the least: reach.
+    role: isKeyRole(row.role) ? row.role : 'reach',
+    // Written only by createApiKey from parsed names.
+    services: row.services === null ? null : (row.services.split(',').filter(Boolean) as ServiceName[]),
+    expiresAt: row.expires_at,
   };
 }
 
@@ -112,7 +122,7 @@ export class KyselyStore implements Store {
     return row && { id: row.id, name: row.name, createdAt: row.created_at };
   }
 
-  async createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord> {
+  async createApiKey(key: NewApiKeyRecord): Promise<ApiKeyRecord> {
     const row = {
       id: key.id,
       workspace_id: key.workspaceId,
@@ -120,6 +130,9 @@ export class KyselyStore implements Store {
       label: key.label,
       created_at: now(),
       revoked_at: null,
+      role: key.role ?? 'admin',
+      services: key.services ? key.services.join(',') : null,
+      expires_at: key.expiresAt ?? null,
     };
     await this.db.insertInto('api_keys').values(row).execute();
     return toKey(row);
@@ -151,7 +164,7 @@ export class KyselyStore implements Store {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  async createAgent(agent: Omit<AgentRecord, 'createdAt' | 'lastSeenAt'>): Promise<AgentRecord> {
+  async createAgent(agent: NewAgentRecord): Promise<AgentRecord> {
     const row = {
       id: agent.id,
       workspace_id: agent.workspaceId,
@@ -159,6 +172,8 @@ export class KyselyStore implements Store {
       name: agent.name,
       created_at: now(),
       last_seen_at: null,
+      secret_hash: agent.secretHash ?? null,
+      created_by_key: agent.createdByKey ?? null,
     };
     await this.db.insertInto('agents').values(row).execute();
     return toAgent(row);

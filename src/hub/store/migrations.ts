@@ -52,6 +52,29 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(table).execute();
     },
   },
+  /**
+   * Scoped keys (role, the services a `reach` key may reach, an expiry) and agent credentials (the hash of the
+   * secret each agent is issued at registration, and the key that registered it). Existing keys become `admin`
+   * (what every key could do before); existing agents have no secret and must register again.
+   */
+  '0002_key_roles_agent_secrets': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable('api_keys')
+        .addColumn('role', 'text', (c) => c.notNull().defaultTo('admin'))
+        .execute();
+      await db.schema.alterTable('api_keys').addColumn('services', 'text').execute();
+      await db.schema.alterTable('api_keys').addColumn('expires_at', 'text').execute();
+      await db.schema.alterTable('agents').addColumn('secret_hash', 'text').execute();
+      await db.schema.alterTable('agents').addColumn('created_by_key', 'text').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const column of ['role', 'services', 'expires_at'])
+        await db.schema.alterTable('api_keys').dropColumn(column).execute();
+      for (const column of ['secret_hash', 'created_by_key'])
+        await db.schema.alterTable('agents').dropColumn(column).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

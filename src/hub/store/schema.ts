@@ -10,6 +10,10 @@ export interface Database {
     label: string | null;
     created_at: string;
     revoked_at: string | null;
+    role: string;
+    /** The services a key may reach, comma-separated; null: every service of the workspace. */
+    services: string | null;
+    expires_at: string | null;
   };
   agents: {
     id: string;
@@ -18,6 +22,8 @@ export interface Database {
     name: string | null;
     created_at: string;
     last_seen_at: string | null;
+    secret_hash: string | null;
+    created_by_key: string | null;
   };
   services: {
     id: string;

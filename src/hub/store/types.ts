@@ -1,5 +1,6 @@
 import type { ServiceProtocol } from '../../api/service-protocol.js';
 import type { ServiceName } from '../../api/service-name.js';
+import type { KeyRole } from '../../api/key-role.js';
 
 /**
  * The hub's persistent state, independent of the database behind it. Both implementations (SQLite for the
@@ -21,6 +22,12 @@ export interface ApiKeyRecord {
   label: string | null;
   createdAt: string;
   revokedAt: string | null;
+  /** What the key may do (src/api/key-role.ts). */
+  role: KeyRole;
+  /** The only services a `reach` key may reach; null: every service of its workspace. */
+  services: ServiceName[] | null;
+  /** When the key stops working (ISO); null: never. An expired key is refused like a revoked one. */
+  expiresAt: string | null;
 }
 
 export interface AgentRecord {
@@ -30,6 +37,10 @@ export interface AgentRecord {
   name: string | null;
   createdAt: string;
   lastSeenAt: string | null;
+  /** sha256 of the secret issued at registration, hex; null for an agent registered before secrets existed. */
+  secretHash: string | null;
+  /** The API key that registered the agent: only it (or an admin key) may act for the agent. */
+  createdByKey: string | null;
 }
 
 export interface ServiceRecord {
@@ -45,6 +56,17 @@ export interface ServiceRecord {
   updatedAt: string;
 }
 
+/** A key as `keys create` inserts it: the store stamps the date. */
+export type NewApiKeyRecord = Omit<
+  ApiKeyRecord,
+  'createdAt' | 'revokedAt' | 'role' | 'services' | 'expiresAt'
+> &
+  Partial<Pick<ApiKeyRecord, 'role' | 'services' | 'expiresAt'>>;
+
+/** An agent as registration inserts it. */
+export type NewAgentRecord = Omit<AgentRecord, 'createdAt' | 'lastSeenAt' | 'secretHash' | 'createdByKey'> &
+  Partial<Pick<AgentRecord, 'secretHash' | 'createdByKey'>>;
+
 /** A service as the hub inserts it: the store stamps the dates. */
 export type NewService = Omit<ServiceRecord, 'createdAt' | 'updatedAt'>;
 
@@ -58,13 +80,13 @@ export interface Store {
   ensureWorkspace(name: string): Promise<WorkspaceRecord>;
   getWorkspace(id: string): Promise<WorkspaceRecord | undefined>;
 
-  createApiKey(key: Omit<ApiKeyRecord, 'createdAt' | 'revokedAt'>): Promise<ApiKeyRecord>;
+  createApiKey(key: NewApiKeyRecord): Promise<ApiKeyRecord>;
   findApiKey(id: string): Promise<ApiKeyRecord | undefined>;
   listApiKeys(): Promise<(ApiKeyRecord & { workspaceName: string })[]>;
   /** Returns false when no such key exists or it was already revoked. */
   revokeApiKey(id: string): Promise<boolean>;
 
-  createAgent(agent: Omit<AgentRecord, 'createdAt' | 'lastSeenAt'>): Promise<AgentRecord>;
+  createAgent(agent: NewAgentRecord): Promise<AgentRecord>;
   findAgent(workspaceId: string, id: string): Promise<AgentRecord | undefined>;
   listAgents(workspaceId: string): Promise<AgentRecord[]>;
   updateAgent(
