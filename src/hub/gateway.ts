@@ -237,6 +237,7 @@ export class AgentGateway {
     mux.on('close', (reason: string) => {
       const offline = this.registry.remove(session);
       log.info({ reason, offline }, 'agent session closed');
+      void this.services.wentOffline(session.workspaceId, offline);
     });
     // One line at once, then at most one per REFUSAL_LOG_MS with a count: a refusal costs a peer ~20 bytes.
     mux.on(

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore, type Store } from './store/index.js';
 import { SessionRegistry } from './registry.js';
-import { checkTunnelHost, TunnelPorts, warnOnDrop, type TunnelOwner } from './tunnel-ports.js';
+import { checkTunnelHost, tunnelAccess, TunnelPorts, warnOnDrop, type TunnelOwner } from './tunnel-ports.js';
 import { hubLimits, type HubLimits } from './limits.js';
 import { ServiceManager } from './services.js';
 import { AgentGateway } from './gateway.js';
@@ -36,6 +36,8 @@ export interface HubOptions {
   databaseUrl?: string | undefined;
   tunnelHost: string;
   tunnelPorts: { low: number; high: number };
+  /** CIDRs (or addresses) that may connect to the tunnel ports; required when tunnelHost is not loopback. */
+  tunnelAllow?: readonly string[] | undefined;
   tls?: { certFile: string; keyFile: string } | undefined;
   /** Largest accepted API request body, bytes. */
   bodyLimit?: number;
@@ -97,6 +99,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const limits = opts.limits ?? hubLimits();
   checkLimits(limits);
   await checkTunnelHost(opts.tunnelHost);
+  const tunnelAllow = tunnelAccess(opts.tunnelHost, opts.tunnelAllow);
   const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
   try {
     await store.migrate();
@@ -114,7 +117,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     (owner, socket) => onTunnelConnection(owner, socket),
     log,
     limits.connectionsPerTunnelPort,
+    tunnelAllow,
   );
+
   const services = new ServiceManager(store, registry, tunnels, log, limits);
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
@@ -176,7 +181,6 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs, limits);
   app.server.on('upgrade', (req, socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
 
-  await services.restoreListeners();
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
