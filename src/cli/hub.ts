@@ -9,6 +9,7 @@ import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
 import { DEFAULT_INITIAL_WINDOW } from '../protocol/frames.js';
 import { action } from './run.js';
+import { registerHubAudit } from './hub-audit.js';
 import { line, ok, printJson, colour, warn } from './output.js';
 
 interface StoreFlags {
@@ -179,6 +180,8 @@ export function registerHubCommands(program: Command): void {
         },
       ),
     );
+
+  registerHubAudit(hub);
 
   const keys = hub.command('keys').description('Manage API keys (run where the hub’s store is)');
   const storeOptions = (cmd: Command): Command =>

@@ -20,6 +20,8 @@ import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { throttle } from '../util/throttle.js';
+import { resetCodeName, type AuditLog } from './audit.js';
+import type { SpliceEnd } from '../protocol/splice.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
 const REFUSAL_LOG_MS = 10_000;
@@ -65,6 +67,8 @@ export class AgentGateway {
     private readonly log: Logger,
     keyCheckMs = KEY_CHECK_MS,
     private readonly limits: HubLimits = DEFAULT_HUB_LIMITS,
+    /** Where each OPEN's reach is recorded when it ends (or is refused). */
+    private readonly audit?: AuditLog,
   ) {
     this.guard = sessionGuard(limits);
     // A key is checked once at the upgrade; `hub keys revoke` runs in another process, so the hub re-reads the
@@ -267,13 +271,18 @@ export class AgentGateway {
         });
     });
     mux.on('open', (req: OpenRequest) => {
+      const startedMs = Date.now();
       const name = serviceOf(req.meta.service);
+      const asked = name ?? echoInput(req.meta.service ?? '');
+      const ended = (end: SpliceEnd): void => this.recordReach(session, asked, startedMs, end);
+      const reject = (code: ErrorCode, reason: string): void => {
+        const reset = resetCodeOf(code);
+        req.reject(reset, reason);
+        ended({ end: 'refused', code: reset, reason, bytesFromA: 0, bytesFromB: 0 });
+      };
       if (name === undefined) {
         // No service can have that name: nothing to look up.
-        req.reject(
-          resetCodeOf(ErrorCodes.NOT_FOUND),
-          `no service named '${echoInput(req.meta.service ?? '')}' in this workspace`,
-        );
+        reject(ErrorCodes.NOT_FOUND, `no service named '${asked}' in this workspace`);
         return;
       }
       const server = this.registry.serverOf(session.workspaceId, name);
@@ -281,25 +290,43 @@ export class AgentGateway {
         // Only whether the service exists matters here: one query, not the full view (which adds its agent).
         void this.store.findServiceByName(session.workspaceId, name).then(
           (known) => {
-            if (known) req.reject(resetCodeOf(ErrorCodes.SERVICE_OFFLINE), `service '${name}' is offline`);
-            else
-              req.reject(resetCodeOf(ErrorCodes.NOT_FOUND), `no service named '${name}' in this workspace`);
+            if (known) reject(ErrorCodes.SERVICE_OFFLINE, `service '${name}' is offline`);
+            else reject(ErrorCodes.NOT_FOUND, `no service named '${name}' in this workspace`);
           },
           // A store outage must reset this one stream, not crash the hub with an unhandled rejection.
           (err: unknown) => {
             log.warn({ err: messageOf(err), service: name }, 'cannot look up an offline service');
-            req.reject(resetCodeOf(ErrorCodes.STORE_ERROR), `the hub cannot look up '${name}' right now`);
+            reject(ErrorCodes.STORE_ERROR, `the hub cannot look up '${name}' right now`);
           },
         );
         return;
       }
-      req.splice(server.mux, { service: name, from: session.agentLabel });
+      req.splice(server.mux, { service: name, from: session.agentLabel }, this.audit && ended);
     });
     mux.sendControl({
       op: 'welcome',
       sessionId: session.id,
       agentId: session.agentId,
       protocol: PROTOCOL_VERSION,
+    });
+  }
+
+  /** An OPEN's reach, for the audit log: the local proxy's sessions are `proxy`, every other agent's `reach`. */
+  private recordReach(session: AgentSession, service: string, startedMs: number, end: SpliceEnd): void {
+    this.audit?.record({
+      workspaceId: session.workspaceId,
+      service,
+      source: session.kind === 'proxy' ? 'proxy' : 'reach',
+      agentId: session.agentId,
+      agentLabel: session.agentLabel,
+      keyId: session.apiKeyId,
+      remote: null,
+      startedMs,
+      bytesToService: end.bytesFromA,
+      bytesFromService: end.bytesFromB,
+      end: end.end,
+      code: resetCodeName(end.code),
+      reason: end.reason ?? null,
     });
   }
 
