@@ -17,6 +17,13 @@ export const AUDIT_RETAIN_ROWS = 100_000;
 export const AUDIT_RETAIN_DAYS = 30;
 /** How often the table is pruned to those bounds (and once at start). */
 export const AUDIT_PRUNE_MS = 10 * 60_000;
+/**
+ * Refused OPENs one session may add to the log: a burst, then this many per second. A peer can ask for unknown
+ * services at the rate it sends 20-byte frames; past this it is counted in one throttled log line instead, so it
+ * cannot push real reaches out of the table (AUDIT_RETAIN_ROWS).
+ */
+export const AUDIT_REFUSALS_BURST = 100;
+export const AUDIT_REFUSALS_PER_SECOND = 10;
 /** At most one 'audit rows dropped / write failed' line this often. */
 const AUDIT_WARN_MS = 10_000;
 /** Longest reason kept in a row (reasons are one line; a peer's RST reason is already short). */
@@ -61,6 +68,13 @@ export class AuditLog {
     this.pruneTimer = setInterval(() => void this.prune(), AUDIT_PRUNE_MS);
     this.pruneTimer.unref();
     void this.prune();
+  }
+
+  /** Logs (throttled) a refused reach left out of the table by AUDIT_REFUSALS_PER_SECOND. */
+  skipped(session: string): void {
+    this.warn(
+      `audit log: session ${session} is refused OPENs faster than ${AUDIT_REFUSALS_PER_SECOND}/s; not recording each`,
+    );
   }
 
   record(entry: AuditEntry): void {

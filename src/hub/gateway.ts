@@ -20,7 +20,7 @@ import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { throttle } from '../util/throttle.js';
-import { resetCodeName, type AuditLog } from './audit.js';
+import { AUDIT_REFUSALS_BURST, AUDIT_REFUSALS_PER_SECOND, resetCodeName, type AuditLog } from './audit.js';
 import type { SpliceEnd } from '../protocol/splice.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
@@ -270,11 +270,15 @@ export class AgentGateway {
           log.error({ err: messageOf(err) }, 'control request failed');
         });
     });
+    const refusalsAudited = new TokenBucket(AUDIT_REFUSALS_BURST, AUDIT_REFUSALS_PER_SECOND);
     mux.on('open', (req: OpenRequest) => {
       const startedMs = Date.now();
       const name = serviceOf(req.meta.service);
       const asked = name ?? echoInput(req.meta.service ?? '');
-      const ended = (end: SpliceEnd): void => this.recordReach(session, asked, startedMs, end);
+      const ended = (end: SpliceEnd): void => {
+        if (end.end !== 'refused' || refusalsAudited.take()) this.recordReach(session, asked, startedMs, end);
+        else this.audit?.skipped(session.id);
+      };
       const reject = (code: ErrorCode, reason: string): void => {
         const reset = resetCodeOf(code);
         req.reject(reset, reason);
