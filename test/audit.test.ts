@@ -4,6 +4,7 @@
  * `GET /v1/audit` by `connect hub audit`; the table is bounded (pruneAudit) on every backend.
  */
 import { connect } from 'node:net';
+import http from 'node:http';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +22,7 @@ import {
 } from './helpers/harness.js';
 import { echoServer, roundTrip, type RunningServer } from './helpers/servers.js';
 import type { AuditView } from '../src/api/views.js';
+import { freePort, request } from './proxy-helpers.js';
 import type { AuditRecord, Store } from '../src/hub/store/index.js';
 import { openSqliteStore } from '../src/hub/store/sqlite-store.js';
 import { openPostgresStore } from '../src/hub/store/postgres-store.js';
@@ -129,6 +131,30 @@ describe('connect hub audit', () => {
     const refused = await auditRow((x) => x.service === 'gone' && x.end === 'refused');
     expect(refused).toMatchObject({ code: 'OFFLINE', reason: "service 'gone' is offline" });
     await reacher.stop();
+  });
+
+  it("records the local proxy's reach as proxy", async () => {
+    const web = http.createServer((_req, res) => res.end('hello from web'));
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const webExposer = spawnCli(['expose', 'web', String((web.address() as { port: number }).port)], {
+      home: homeA,
+    });
+    await webExposer.waitForEvent('exposed');
+    const proxyPort = await freePort();
+    try {
+      const start = await runCli(['proxy', 'start', '--port', String(proxyPort)], { home: homeB });
+      expect(start.code).toBe(0);
+      const reply = await request(proxyPort, `web.localhost:${proxyPort}`);
+      expect(reply.body).toBe('hello from web');
+      const row = await auditRow((x) => x.service === 'web' && x.source === 'proxy');
+      expect(row.agentLabel).toBe('laptop-b');
+      expect(row.bytesToService).toBeGreaterThan(0);
+      expect(row.bytesFromService).toBeGreaterThan('hello from web'.length);
+    } finally {
+      await runCli(['proxy', 'stop'], { home: homeB });
+      await webExposer.stop();
+      web.close();
+    }
   });
 
   it('filters by --service, reads with --hub --api-key from a HOME with no sign-in, and renders a table', async () => {
