@@ -195,6 +195,12 @@ const rows: Row[] = [
   },
   { name: 'list services', method: 'GET', path: () => '/v1/services', expect: ALL_200 },
   {
+    name: 'read the audit log',
+    method: 'GET',
+    path: () => '/v1/audit',
+    expect: { admin: 200, agent: 403, reach: 403, listed: 403, other: 200, revoked: 401, expired: 401 },
+  },
+  {
     name: 'read a listed service',
     method: 'GET',
     path: () => '/v1/services/svc-a',

@@ -8,7 +8,14 @@ import {
   type ErrorCode,
 } from '../api/errors.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
-import type { AgentView, HealthView, RegisteredAgentView, ServiceView, WhoamiView } from '../api/views.js';
+import type {
+  AgentView,
+  AuditView,
+  HealthView,
+  RegisteredAgentView,
+  ServiceView,
+  WhoamiView,
+} from '../api/views.js';
 import type { ApiErrorBody, RegisterAgentBody, UpdateAgentBody } from '../api/http-bodies.js';
 
 /**
@@ -163,6 +170,15 @@ export class HubApi {
       if (err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND) return undefined;
       throw err;
     }
+  }
+
+  /** The workspace's audit rows, newest first (of one service when given). */
+  audit(query: { service?: string; limit?: number } = {}): Promise<AuditView[]> {
+    const params = new URLSearchParams();
+    if (query.service !== undefined) params.set('service', query.service);
+    if (query.limit !== undefined) params.set('limit', String(query.limit));
+    const search = params.size > 0 ? `?${params.toString()}` : '';
+    return this.call('GET', `/v1/audit${search}`);
   }
 
   async deleteService(name: string): Promise<boolean> {

@@ -24,6 +24,20 @@ export const AgentParamsSchema = Type.Object({ id: Type.String({ maxLength: 64 }
 /** The raw name in the path: the route parses it (parseServiceName), so a bad one is a plain 404. */
 export const ServiceParamsSchema = Type.Object({ name: Type.String({ maxLength: 63 }) });
 
+/** Rows one GET /v1/audit returns at most, and when `limit` is not given. */
+export const AUDIT_PAGE_MAX = 1000;
+export const AUDIT_PAGE_DEFAULT = 100;
+
+/** GET /v1/audit?service=&limit= (query values are strings: the route parses them). */
+export const AuditQuerySchema = Type.Object(
+  {
+    service: Type.Optional(Type.String({ maxLength: 63 })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+  },
+  { additionalProperties: false },
+);
+export type AuditQuery = Static<typeof AuditQuerySchema>;
+
 /** Every API failure: the HTTP status again, a stable code (src/api/errors.ts) and a one-line message. */
 export const ApiErrorBodySchema = Type.Object({
   statusCode: Type.Integer(),

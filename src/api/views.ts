@@ -63,3 +63,26 @@ export const HealthViewSchema = Type.Object({
   store: Type.Object({ kind: Type.String(), reachable: Type.Boolean() }),
 });
 export type HealthView = Static<typeof HealthViewSchema>;
+
+/** GET /v1/audit: one reach of a service (newest first), written by the hub when its stream ended. */
+export const AuditViewSchema = Type.Object({
+  id: Type.String(),
+  service: Type.String(),
+  /** reach: an agent's OPEN; proxy: the local proxy's; tunnel-port: a connection to the service's tunnel port. */
+  source: Type.Union([Type.Literal('reach'), Type.Literal('tunnel-port'), Type.Literal('proxy')]),
+  agentId: Type.Union([Type.String(), Type.Null()]),
+  agentLabel: Type.Union([Type.String(), Type.Null()]),
+  keyId: Type.Union([Type.String(), Type.Null()]),
+  /** The peer address of a tunnel-port connection. */
+  remote: Type.Union([Type.String(), Type.Null()]),
+  startedAt: Type.String(),
+  endedAt: Type.String(),
+  durationMs: Type.Integer(),
+  bytesToService: Type.Integer(),
+  bytesFromService: Type.Integer(),
+  /** fin: both sides finished; reset: one side (or the hub) reset it, see code; refused: it never opened. */
+  end: Type.Union([Type.Literal('fin'), Type.Literal('reset'), Type.Literal('refused')]),
+  code: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+});
+export type AuditView = Static<typeof AuditViewSchema>;

@@ -9,7 +9,8 @@ import { parseListenPort, parsePortRange } from '../util/parse.js';
 import { collectGarbageWhenIdle } from '../util/idle-gc.js';
 import { DEFAULT_INITIAL_WINDOW } from '../protocol/frames.js';
 import { action } from './run.js';
-import { line, ok, printJson, colour } from './output.js';
+import { registerHubAudit } from './hub-audit.js';
+import { line, ok, printJson, colour, warn } from './output.js';
 
 interface StoreFlags {
   dataDir?: string;
@@ -105,6 +106,10 @@ export function registerHubCommands(program: Command): void {
     .option('--database-url <url>', 'use PostgreSQL at this URL instead of the embedded store')
     .option('--tunnel-host <host>', 'address the tunnel ports listen on', '127.0.0.1')
     .option('--tunnel-ports <range>', 'range of tunnel ports to allocate from', '23000-23999')
+    .option(
+      '--tunnel-allow <cidrs>',
+      'who may connect to the tunnel ports (CIDRs or addresses, comma-separated; required beyond loopback)',
+    )
     .option('--tls-cert <file>', 'serve HTTPS and wss:// with this certificate (PEM)')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option(
@@ -120,6 +125,7 @@ export function registerHubCommands(program: Command): void {
             port: string;
             tunnelHost: string;
             tunnelPorts: string;
+            tunnelAllow?: string;
             tlsCert?: string;
             tlsKey?: string;
             limit?: string[];
@@ -142,6 +148,7 @@ export function registerHubCommands(program: Command): void {
             databaseUrl,
             tunnelHost: opts.tunnelHost,
             tunnelPorts,
+            tunnelAllow: opts.tunnelAllow?.split(',').map((entry) => entry.trim()),
             tls:
               opts.tlsCert && opts.tlsKey
                 ? { certFile: resolve(opts.tlsCert), keyFile: resolve(opts.tlsKey) }
@@ -158,6 +165,11 @@ export function registerHubCommands(program: Command): void {
           line(`🚀 Private Connect hub listening on ${hub.url}`);
           line(`  Store:        ${databaseUrl ? 'postgres' : `sqlite ${tildify(dataDir)}/hub.db`}`);
           line(`  Tunnel ports: ${opts.tunnelHost}:${tunnelPorts.low}-${tunnelPorts.high}`);
+          if (opts.tunnelAllow !== undefined) {
+            warn(
+              `tunnel ports give raw streams to services and listen on ${opts.tunnelHost}: only ${opts.tunnelAllow} may connect`,
+            );
+          }
           if (given.length > 0) line(`  Limits:       ${given.join(' ')} (others: defaults)`);
           line(`  Health:       ${hub.url}/health`);
           line(`  Create an API key: ${keysCmd}`);
@@ -178,6 +190,8 @@ export function registerHubCommands(program: Command): void {
         },
       ),
     );
+
+  registerHubAudit(hub);
 
   const keys = hub.command('keys').description('Manage API keys (run where the hub’s store is)');
   const storeOptions = (cmd: Command): Command =>

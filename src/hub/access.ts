@@ -12,6 +12,11 @@ export type KeyScope = Pick<ApiKeyRecord, 'id' | 'role' | 'services'>;
 /** The acts only `admin` and `agent` keys may do. */
 export type ManageAct = 'expose services' | 'unexpose services' | 'delete services';
 
+/** Who reached what, with which key, from where: for the workspace's admins only. */
+export function requireAdmin(key: Pick<KeyScope, 'role'>, act: string): void {
+  if (key.role !== 'admin') throw forbidden(`${roleKey(key.role)} may not ${act}: only an admin key`);
+}
+
 export function forbidden(message: string): ConnectError {
   return new ConnectError(ErrorCodes.FORBIDDEN, message);
 }

@@ -21,6 +21,8 @@ import { echoInput } from '../util/parse.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from './limits.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import { throttle } from '../util/throttle.js';
+import { AUDIT_REFUSALS_BURST, AUDIT_REFUSALS_PER_SECOND, resetCodeName, type AuditLog } from './audit.js';
+import type { SpliceEnd } from '../protocol/splice.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
 const REFUSAL_LOG_MS = 10_000;
@@ -66,6 +68,8 @@ export class AgentGateway {
     private readonly log: Logger,
     keyCheckMs = KEY_CHECK_MS,
     private readonly limits: HubLimits = DEFAULT_HUB_LIMITS,
+    /** Where each OPEN's reach is recorded when it ends (or is refused). */
+    private readonly audit?: AuditLog,
   ) {
     this.guard = sessionGuard(limits);
     // A key is checked once at the upgrade; `hub keys revoke` runs in another process, so the hub re-reads the
@@ -268,6 +272,7 @@ export class AgentGateway {
     mux.on('close', (reason: string) => {
       const offline = this.registry.remove(session);
       log.info({ reason, offline }, 'agent session closed');
+      void this.services.wentOffline(session.workspaceId, offline);
     });
     // One line at once, then at most one per REFUSAL_LOG_MS with a count: a refusal costs a peer ~20 bytes.
     mux.on(
@@ -296,14 +301,23 @@ export class AgentGateway {
           log.error({ err: messageOf(err) }, 'control request failed');
         });
     });
+    const refusalsAudited = new TokenBucket(AUDIT_REFUSALS_BURST, AUDIT_REFUSALS_PER_SECOND);
     mux.on('open', (req: OpenRequest) => {
+      const startedMs = Date.now();
       const name = serviceOf(req.meta.service);
+      const asked = name ?? echoInput(req.meta.service ?? '');
+      const ended = (end: SpliceEnd): void => {
+        if (end.end !== 'refused' || refusalsAudited.take()) this.recordReach(session, asked, startedMs, end);
+        else this.audit?.skipped(session.id);
+      };
+      const reject = (code: ErrorCode, reason: string): void => {
+        const reset = resetCodeOf(code);
+        req.reject(reset, reason);
+        ended({ end: 'refused', code: reset, reason, bytesFromA: 0, bytesFromB: 0 });
+      };
       if (name === undefined) {
         // No service can have that name: nothing to look up.
-        req.reject(
-          resetCodeOf(ErrorCodes.NOT_FOUND),
-          `no service named '${echoInput(req.meta.service ?? '')}' in this workspace`,
-        );
+        reject(ErrorCodes.NOT_FOUND, `no service named '${asked}' in this workspace`);
         return;
       }
       if (!mayReach(session, name)) {
@@ -318,25 +332,43 @@ export class AgentGateway {
         // Only whether the service exists matters here: one query, not the full view (which adds its agent).
         void this.store.findServiceByName(session.workspaceId, name).then(
           (known) => {
-            if (known) req.reject(resetCodeOf(ErrorCodes.SERVICE_OFFLINE), `service '${name}' is offline`);
-            else
-              req.reject(resetCodeOf(ErrorCodes.NOT_FOUND), `no service named '${name}' in this workspace`);
+            if (known) reject(ErrorCodes.SERVICE_OFFLINE, `service '${name}' is offline`);
+            else reject(ErrorCodes.NOT_FOUND, `no service named '${name}' in this workspace`);
           },
           // A store outage must reset this one stream, not crash the hub with an unhandled rejection.
           (err: unknown) => {
             log.warn({ err: messageOf(err), service: name }, 'cannot look up an offline service');
-            req.reject(resetCodeOf(ErrorCodes.STORE_ERROR), `the hub cannot look up '${name}' right now`);
+            reject(ErrorCodes.STORE_ERROR, `the hub cannot look up '${name}' right now`);
           },
         );
         return;
       }
-      req.splice(server.mux, { service: name, from: session.agentLabel });
+      req.splice(server.mux, { service: name, from: session.agentLabel }, this.audit && ended);
     });
     mux.sendControl({
       op: 'welcome',
       sessionId: session.id,
       agentId: session.agentId,
       protocol: PROTOCOL_VERSION,
+    });
+  }
+
+  /** An OPEN's reach, for the audit log: the local proxy's sessions are `proxy`, every other agent's `reach`. */
+  private recordReach(session: AgentSession, service: string, startedMs: number, end: SpliceEnd): void {
+    this.audit?.record({
+      workspaceId: session.workspaceId,
+      service,
+      source: session.kind === 'proxy' ? 'proxy' : 'reach',
+      agentId: session.agentId,
+      agentLabel: session.agentLabel,
+      keyId: session.apiKeyId,
+      remote: null,
+      startedMs,
+      bytesToService: end.bytesFromA,
+      bytesFromService: end.bytesFromB,
+      end: end.end,
+      code: resetCodeName(end.code),
+      reason: end.reason ?? null,
     });
   }
 

@@ -9,6 +9,8 @@ import { registerWhoamiRoutes } from './routes/whoami.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import type { AuditLog } from './audit.js';
 import { VERSION } from '../version.js';
 
 export interface ApiDeps {
@@ -17,6 +19,7 @@ export interface ApiDeps {
   services: ServiceManager;
   registry: SessionRegistry;
   metrics: HubMetrics;
+  audit: AuditLog;
 }
 
 /**
@@ -76,5 +79,6 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     registerAgentRoutes(v1, store, registry);
     registerServiceRoutes(v1, services, store);
     registerMetricsRoutes(v1, deps.metrics);
+    registerAuditRoutes(v1, store, deps.audit);
   });
 }

@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openStore, type Store } from './store/index.js';
 import { SessionRegistry } from './registry.js';
-import { checkTunnelHost, TunnelPorts, warnOnDrop, type TunnelOwner } from './tunnel-ports.js';
+import { checkTunnelHost, tunnelAccess, TunnelPorts, warnOnDrop, type TunnelOwner } from './tunnel-ports.js';
 import { hubLimits, type HubLimits } from './limits.js';
 import { ServiceManager } from './services.js';
 import { AgentGateway } from './gateway.js';
@@ -13,6 +13,8 @@ import { registerApi } from './http-api.js';
 import { errorHandler, sendError } from './http-errors.js';
 import { createMetrics } from './metrics.js';
 import { bridgeSocket } from '../protocol/socket-bridge.js';
+import { AuditLog, resetCodeName } from './audit.js';
+import type { StreamReset } from '../protocol/stream.js';
 import { ConnectError, ErrorCodes, messageOf } from '../api/errors.js';
 
 /**
@@ -36,6 +38,8 @@ export interface HubOptions {
   databaseUrl?: string | undefined;
   tunnelHost: string;
   tunnelPorts: { low: number; high: number };
+  /** CIDRs (or addresses) that may connect to the tunnel ports; required when tunnelHost is not loopback. */
+  tunnelAllow?: readonly string[] | undefined;
   tls?: { certFile: string; keyFile: string } | undefined;
   /** Largest accepted API request body, bytes. */
   bodyLimit?: number;
@@ -97,6 +101,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   const limits = opts.limits ?? hubLimits();
   checkLimits(limits);
   await checkTunnelHost(opts.tunnelHost);
+  const tunnelAllow = tunnelAccess(opts.tunnelHost, opts.tunnelAllow);
   const store = await openStore({ dataDir: opts.dataDir, databaseUrl: opts.databaseUrl });
   try {
     await store.migrate();
@@ -107,6 +112,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       : new ConnectError(ErrorCodes.STORE_ERROR, `cannot open the store: ${messageOf(err)}`);
   }
 
+  const audit = new AuditLog(store, log);
   const registry = new SessionRegistry();
   const tunnels = new TunnelPorts(
     opts.tunnelHost,
@@ -114,7 +120,9 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     (owner, socket) => onTunnelConnection(owner, socket),
     log,
     limits.connectionsPerTunnelPort,
+    tunnelAllow,
   );
+
   const services = new ServiceManager(store, registry, tunnels, log, limits);
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
@@ -124,9 +132,59 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     if (!owner || !server) {
       // Offline service: refuse at once rather than hold the client (raw TCP: there is nothing to answer it with).
       socket.destroy();
+      if (owner) {
+        audit.record({
+          workspaceId: owner.workspaceId,
+          service: owner.name,
+          source: 'tunnel-port',
+          agentId: null,
+          agentLabel: null,
+          keyId: null,
+          remote: socket.remoteAddress ?? null,
+          startedMs: Date.now(),
+          bytesToService: 0,
+          bytesFromService: 0,
+          end: 'refused',
+          code: 'OFFLINE',
+          reason: `service '${owner.name}' is offline`,
+        });
+      }
       return;
     }
-    bridgeSocket(server.mux.openStream({ service: owner.name, from: 'tunnel-port' }), socket);
+    const startedMs = Date.now();
+    const remote = socket.remoteAddress ?? null; // gone once the socket closed
+    const stream = server.mux.openStream({ service: owner.name, from: 'tunnel-port' });
+    // Audit: bytes from the socket's own counters, the end from the two FINs or the reset (each seen once).
+    let clientFin = false;
+    let serviceFin = false;
+    let reset: StreamReset | undefined;
+    socket.once('end', () => (clientFin = true));
+    stream.once('end', () => (serviceFin = true));
+    stream.once('reset', (r: StreamReset) => (reset = r));
+    bridgeSocket(stream, socket, {
+      onClose: (err) =>
+        audit.record({
+          workspaceId: owner.workspaceId,
+          service: owner.name,
+          source: 'tunnel-port',
+          agentId: null,
+          agentLabel: null,
+          keyId: null,
+          remote,
+          startedMs,
+          bytesToService: socket.bytesRead,
+          bytesFromService: socket.bytesWritten,
+          ...(reset
+            ? { end: 'reset', code: resetCodeName(reset.code), reason: reset.reason }
+            : err || !clientFin || !serviceFin
+              ? {
+                  end: 'reset',
+                  code: 'CANCEL',
+                  reason: err?.message ?? 'the client closed without finishing',
+                }
+              : { end: 'fin', code: null, reason: null }),
+        }),
+    });
   };
 
   const tls = opts.tls && readTls(opts.tls);
@@ -171,16 +229,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     services,
     registry,
     metrics: createMetrics(registry),
+    audit,
   });
 
-  const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs, limits);
+  const gateway = new AgentGateway(store, registry, services, log, opts.keyCheckMs, limits, audit);
   app.server.on('upgrade', (req, socket, head: Buffer) => gateway.handleUpgrade(req, socket, head));
 
-  await services.restoreListeners();
   try {
     await app.listen({ host: opts.host, port: opts.port });
   } catch (err) {
     await tunnels.closeAll();
+    await audit.close();
     await store.close().catch(() => undefined);
     throw new ConnectError(
       ErrorCodes.PORT_UNAVAILABLE,
@@ -202,6 +261,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
         gateway.closeAll();
         await tunnels.closeAll();
         await app.close();
+        await audit.close();
         await store.close();
       })()),
   };

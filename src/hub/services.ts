@@ -35,21 +35,12 @@ export class ServiceManager {
     private readonly limits: HubLimits,
   ) {}
 
-  /** Binds the tunnel listener of every persisted service, so their ports stay reserved across restarts. */
-  async restoreListeners(): Promise<void> {
-    for (const service of await this.store.listAllServices()) {
-      if (
-        !(await this.tunnels.listen(service.tunnelPort, {
-          workspaceId: service.workspaceId,
-          name: service.name,
-        }))
-      ) {
-        this.log.warn(
-          { service: service.name, port: service.tunnelPort },
-          'tunnel port is taken; will reallocate on expose',
-        );
-      }
-    }
+  /**
+   * Services a closed session served went offline: their tunnel ports close (a port listens only while its
+   * service is online, so a port of an agent that is gone, or whose key was revoked, serves nobody).
+   */
+  async wentOffline(workspaceId: string, names: readonly ServiceName[]): Promise<void> {
+    for (const name of names) await this.tunnels.releaseService(workspaceId, name);
   }
 
   async list(workspaceId: string): Promise<ServiceView[]> {
@@ -151,6 +142,11 @@ export class ServiceManager {
       }
     }
     this.registry.serve(session, name);
+    if (session.mux.closed) {
+      // The session closed while this expose ran: its close found nothing to take offline, so do it here.
+      this.registry.unserve(session.workspaceId, name, session.id);
+      await this.tunnels.releaseService(session.workspaceId, name);
+    }
     this.log.info(
       { service: name, agent: session.agentId, tunnelPort: service.tunnelPort },
       'service online',
@@ -201,6 +197,9 @@ export class ServiceManager {
       throw new ConnectError(ErrorCodes.CONFLICT, `service '${service.name}' belongs to another agent`);
     }
     this.registry.unserve(workspaceId, service.name, remove ? undefined : sessionId);
+    if (!remove && !this.registry.serverOf(workspaceId, service.name)) {
+      await this.tunnels.releaseService(workspaceId, service.name);
+    }
     if (remove) {
       await this.store.deleteService(workspaceId, service.id);
       await this.tunnels.release(service.tunnelPort);

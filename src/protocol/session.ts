@@ -44,7 +44,7 @@ import {
   type JsonObject,
 } from './frames.js';
 import { EndpointTable, type PendingOpen } from './endpoint-table.js';
-import { Splice, type SpliceHost } from './splice.js';
+import { Splice, type SpliceEndListener, type SpliceHost } from './splice.js';
 import { MuxStream, type StreamHost } from './stream.js';
 import { WsCloseCode } from './ws-codec.js';
 
@@ -110,8 +110,11 @@ export interface OpenRequest {
   readonly meta: Record<string, unknown>;
   /** Become the endpoint of this stream. Frames that arrived meanwhile are delivered after accept() returns. */
   accept(): MuxStream;
-  /** Hub relay: forward this stream frame by frame to a new stream on `peer`, opened with `meta`. */
-  splice(peer: MuxSession, meta: Record<string, unknown>): void;
+  /**
+   * Hub relay: forward this stream frame by frame to a new stream on `peer`, opened with `meta`. `onEnd` is told
+   * once how it ended and the bytes it carried (also when the splice could not open: `refused`).
+   */
+  splice(peer: MuxSession, meta: Record<string, unknown>, onEnd?: SpliceEndListener): void;
   /** Refuse the stream (RST). */
   reject(code: ResetCode, reason: string): void;
 }
@@ -559,11 +562,19 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
   }
 
   /** @internal Called by PendingRequest. */
-  splicePending(id: number, peer: MuxSession, window: number, meta: JsonObject): void {
-    if (this.isClosed) return;
+  splicePending(
+    id: number,
+    peer: MuxSession,
+    window: number,
+    meta: JsonObject,
+    onEnd?: SpliceEndListener,
+  ): void {
+    const refused = (code: ResetCode, reason: string): void =>
+      onEnd?.({ end: 'refused', code, reason, bytesFromA: 0, bytesFromB: 0 });
+    if (this.isClosed) return refused(ResetCode.SESSION_CLOSED, 'session closed');
     const pending = this.endpoints.dropPending(id);
-    if (!pending) return;
-    const offline = (): void =>
+    if (!pending) return refused(ResetCode.CANCEL, 'stream already gone');
+    const offline = (): void => {
       this.sendNow(
         encodeFrame({
           type: FrameType.RST,
@@ -572,13 +583,14 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
           reason: 'peer session offline',
         }),
       );
+      refused(ResetCode.OFFLINE, 'peer session offline');
+    };
     if (peer.closed || peer === this) return offline();
     const peerGuard = peer.guard;
     if (peerGuard && peer.heldStreams() >= peerGuard.maxStreams) {
-      return this.refuseStream(
-        id,
-        `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`,
-      );
+      const reason = `the service's agent session already holds ${peer.heldStreams()} streams (the hub's limit is ${peerGuard.maxStreams})`;
+      this.refuseStream(id, reason);
+      return refused(ResetCode.LIMIT, reason);
     }
     // Same window as the original OPEN (credit stays end to end between the two agents), up to the hub's bound.
     const relayed = this.guard ? Math.min(window, this.guard.maxStreamWindow) : window;
@@ -586,7 +598,7 @@ export class MuxSession extends EventEmitter implements StreamHost, SpliceHost {
     peer.sendNow(encodeFrame({ type: FrameType.OPEN, streamId: peerId, window: relayed, meta }));
     // The OPEN itself may have found the peer not reading (its guard closed it): the opener learns at once.
     if (peer.closed) return offline();
-    const splice = new Splice(this, id, peer, peerId, relayed);
+    const splice = new Splice(this, id, peer, peerId, relayed, onEnd);
     this.addSplice(id, splice);
     peer.addSplice(peerId, splice);
     for (const message of pending.frames) splice.forward(this, message, readFrameType(message));
@@ -710,9 +722,9 @@ class PendingRequest implements OpenRequest {
     return this.session.acceptPending(this.streamId, this.meta);
   }
 
-  splice(peer: MuxSession, meta: Record<string, unknown>): void {
+  splice(peer: MuxSession, meta: Record<string, unknown>, onEnd?: SpliceEndListener): void {
     this.decide('splice');
-    this.session.splicePending(this.streamId, peer, this.window, meta);
+    this.session.splicePending(this.streamId, peer, this.window, meta, onEnd);
   }
 
   reject(code: ResetCode, reason: string): void {

@@ -21,6 +21,19 @@ export interface SpliceHost {
   reportRefusal(streamId: number, code: ResetCode, reason: string): void;
 }
 
+/** How a spliced stream ended, told once to its `onEnd` listener (the hub's audit log). */
+export interface SpliceEnd {
+  /** DATA payload bytes A (the opener) sent toward B, and B toward A: what the hub forwarded. */
+  bytesFromA: number;
+  bytesFromB: number;
+  /** fin: both FINs went through; reset: either side (or a session, or the hub) reset it; refused: never opened. */
+  end: 'fin' | 'reset' | 'refused';
+  code?: ResetCode;
+  reason?: string;
+}
+
+export type SpliceEndListener = (end: SpliceEnd) => void;
+
 export class Splice {
   private finFromA = false;
   private finFromB = false;
@@ -28,6 +41,9 @@ export class Splice {
   /** DATA bytes side A may still send toward B (B's window, grown by B's WINDOW frames), and the other way. */
   private creditFromA: number;
   private creditFromB: number;
+  /** Plain number counters, bumped where credit is spent: nothing allocated per frame. */
+  private bytesFromA = 0;
+  private bytesFromB = 0;
 
   constructor(
     private readonly a: SpliceHost,
@@ -36,6 +52,7 @@ export class Splice {
     private readonly bId: number,
     /** The stream's window, the same both ways (the OPEN's, as relayed). */
     readonly window: number,
+    private readonly onEnd?: SpliceEndListener,
   ) {
     this.creditFromA = window;
     this.creditFromB = window;
@@ -62,15 +79,24 @@ export class Splice {
       if (fromA) this.creditFromB = credit;
       else this.creditFromA = credit;
     }
+    // RSTs are rare: reading their code and reason (before the frame is handed on) costs the data path nothing.
+    const reset =
+      type === FrameType.RST
+        ? {
+            end: 'reset' as const,
+            code: message.readUInt16BE(HEADER_SIZE) as ResetCode,
+            reason: message.toString('utf8', HEADER_SIZE + 2),
+          }
+        : undefined;
     writeStreamId(message, fromA ? this.bId : this.aId);
     (fromA ? this.b : this.a).sendNow(message);
-    if (type === FrameType.RST) {
-      this.finish();
+    if (reset) {
+      this.finish(reset);
     } else if (type === FrameType.FIN) {
       if (fromA) this.finFromA = true;
       else this.finFromB = true;
       // Both directions finished: nothing but stray WINDOW frames can follow, and nobody needs them.
-      if (this.finFromA && this.finFromB) this.finish();
+      if (this.finFromA && this.finFromB) this.finish({ end: 'fin' });
     }
   }
 
@@ -87,7 +113,7 @@ export class Splice {
   sessionClosed(side: SpliceHost, reason: string): void {
     if (this.done) return;
     const [other, otherId] = side === this.a ? [this.b, this.bId] : [this.a, this.aId];
-    this.finish();
+    this.finish({ end: 'reset', code: ResetCode.SESSION_CLOSED, reason });
     other.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: otherId, code: ResetCode.SESSION_CLOSED, reason }),
     );
@@ -96,8 +122,13 @@ export class Splice {
   /** Takes `bytes` of the sender's credit; false (and the stream reset both ways) when it had less. */
   private spend(fromA: boolean, bytes: number): boolean {
     const left = (fromA ? this.creditFromA : this.creditFromB) - bytes;
-    if (fromA) this.creditFromA = left;
-    else this.creditFromB = left;
+    if (fromA) {
+      this.creditFromA = left;
+      this.bytesFromA += bytes;
+    } else {
+      this.creditFromB = left;
+      this.bytesFromB += bytes;
+    }
     if (left >= 0) return true;
     this.violation(fromA, `sent ${-left} bytes beyond the stream's window of ${this.window}`);
     return false;
@@ -108,7 +139,7 @@ export class Splice {
     const [sender, senderId, receiver, receiverId] = fromA
       ? [this.a, this.aId, this.b, this.bId]
       : [this.b, this.bId, this.a, this.aId];
-    this.finish();
+    this.finish({ end: 'reset', code: ResetCode.FLOW_CONTROL, reason });
     sender.sendNow(
       encodeFrame({ type: FrameType.RST, streamId: senderId, code: ResetCode.FLOW_CONTROL, reason }),
     );
@@ -123,9 +154,11 @@ export class Splice {
     sender.reportRefusal(senderId, ResetCode.FLOW_CONTROL, reason);
   }
 
-  private finish(): void {
+  private finish(how: Pick<SpliceEnd, 'end' | 'code' | 'reason'>): void {
     this.done = true;
     this.a.detachSplice(this.aId);
     this.b.detachSplice(this.bId);
+    // Bytes refused for want of credit were never forwarded: they are not counted (the spend failed first).
+    this.onEnd?.({ ...how, bytesFromA: this.bytesFromA, bytesFromB: this.bytesFromB });
   }
 }

@@ -4,6 +4,9 @@ import { migrationProvider } from './migrations.js';
 import type {
   AgentRecord,
   ApiKeyRecord,
+  AuditEnd,
+  AuditRecord,
+  AuditSource,
   NewAgentRecord,
   NewApiKeyRecord,
   NewService,
@@ -61,6 +64,28 @@ function toKey(row: Selectable<Database['api_keys']>): ApiKeyRecord {
     // Written only by createApiKey from parsed names.
     services: row.services === null ? null : (row.services.split(',').filter(Boolean) as ServiceName[]),
     expiresAt: row.expires_at,
+  };
+}
+
+function toAudit(row: Selectable<Database['audit']>): AuditRecord {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    service: row.service,
+    // Written only by insertAudit from AuditRecords.
+    source: row.source as AuditSource,
+    agentId: row.agent_id,
+    agentLabel: row.agent_label,
+    keyId: row.key_id,
+    remote: row.remote,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    durationMs: Number(row.duration_ms),
+    bytesToService: Number(row.bytes_to_service),
+    bytesFromService: Number(row.bytes_from_service),
+    end: row.end as AuditEnd,
+    code: row.code,
+    reason: row.reason,
   };
 }
 
@@ -294,6 +319,62 @@ export class KyselyStore implements Store {
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
+  }
+
+  async insertAudit(rows: readonly AuditRecord[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db
+      .insertInto('audit')
+      .values(
+        rows.map((r) => ({
+          id: r.id,
+          workspace_id: r.workspaceId,
+          service: r.service,
+          source: r.source,
+          agent_id: r.agentId,
+          agent_label: r.agentLabel,
+          key_id: r.keyId,
+          remote: r.remote,
+          started_at: r.startedAt,
+          ended_at: r.endedAt,
+          duration_ms: r.durationMs,
+          bytes_to_service: r.bytesToService,
+          bytes_from_service: r.bytesFromService,
+          end: r.end,
+          code: r.code,
+          reason: r.reason,
+        })),
+      )
+      .execute();
+  }
+
+  async listAudit(workspaceId: string, query: { service?: string; limit: number }): Promise<AuditRecord[]> {
+    let q = this.db.selectFrom('audit').selectAll().where('workspace_id', '=', workspaceId);
+    if (query.service !== undefined) q = q.where('service', '=', query.service);
+    const rows = await q.orderBy('ended_at', 'desc').orderBy('id', 'desc').limit(query.limit).execute();
+    return rows.map(toAudit);
+  }
+
+  async pruneAudit(keepRows: number, endedBefore: string): Promise<number> {
+    let deleted = 0;
+    const old = await this.db.deleteFrom('audit').where('ended_at', '<', endedBefore).executeTakeFirst();
+    deleted += Number(old.numDeletedRows);
+    // The newest keepRows stay: the next newest row and every older one go (a tie with it goes too).
+    const cutoff = await this.db
+      .selectFrom('audit')
+      .select('ended_at')
+      .orderBy('ended_at', 'desc')
+      .limit(1)
+      .offset(keepRows)
+      .executeTakeFirst();
+    if (cutoff) {
+      const over = await this.db
+        .deleteFrom('audit')
+        .where('ended_at', '<=', cutoff.ended_at)
+        .executeTakeFirst();
+      deleted += Number(over.numDeletedRows);
+    }
+    return deleted;
   }
 
   async usedTunnelPorts(): Promise<Set<number>> {

@@ -75,6 +75,40 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable('agents').dropColumn(column).execute();
     },
   },
+  // Named 0003: 0002 is taken by another change of the same release (key roles, agent secrets); this one does not
+  // depend on it. Bytes and durations are bigint (a long stream passes 2^31 bytes; PostgreSQL's integer would not).
+  '0003_audit': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('agent_id', 'text')
+        .addColumn('agent_label', 'text')
+        .addColumn('key_id', 'text')
+        .addColumn('remote', 'text')
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text', (c) => c.notNull())
+        .addColumn('duration_ms', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_to_service', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_from_service', 'bigint', (c) => c.notNull())
+        .addColumn('end', 'text', (c) => c.notNull())
+        .addColumn('code', 'text')
+        .addColumn('reason', 'text')
+        .execute();
+      await db.schema
+        .createIndex('audit_workspace_ended')
+        .on('audit')
+        .columns(['workspace_id', 'ended_at'])
+        .execute();
+      await db.schema.createIndex('audit_ended').on('audit').column('ended_at').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('audit').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

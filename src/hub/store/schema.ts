@@ -37,6 +37,25 @@ export interface Database {
     created_at: string;
     updated_at: string;
   };
+  audit: {
+    id: string;
+    workspace_id: string;
+    service: string;
+    source: string;
+    agent_id: string | null;
+    agent_label: string | null;
+    key_id: string | null;
+    remote: string | null;
+    started_at: string;
+    ended_at: string;
+    /** bigint: PostgreSQL's driver returns these as strings, read back with Number(). */
+    duration_ms: number | string;
+    bytes_to_service: number | string;
+    bytes_from_service: number | string;
+    end: string;
+    code: string | null;
+    reason: string | null;
+  };
   /** kysely's own bookkeeping tables are created by its Migrator. */
   _placeholder?: { id: Generated<number> };
 }

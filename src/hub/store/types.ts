@@ -70,6 +70,37 @@ export type NewAgentRecord = Omit<AgentRecord, 'createdAt' | 'lastSeenAt' | 'sec
 /** A service as the hub inserts it: the store stamps the dates. */
 export type NewService = Omit<ServiceRecord, 'createdAt' | 'updatedAt'>;
 
+/** Where a reach came from: an agent's OPEN (`reach`), the local proxy's OPEN (`proxy`), a tunnel-port connection. */
+export type AuditSource = 'reach' | 'tunnel-port' | 'proxy';
+
+/** How a reach ended: both sides finished (`fin`), one reset it (`reset`, with the code), or it never opened. */
+export type AuditEnd = 'fin' | 'reset' | 'refused';
+
+/** One reach of a service, written by the hub when the stream ended (or was refused). */
+export interface AuditRecord {
+  id: string;
+  workspaceId: string;
+  /** The service asked for (as asked, when no service can have that name: quoted at most 64 characters). */
+  service: string;
+  source: AuditSource;
+  /** The reaching agent and the key its session authenticated with; null for a tunnel-port connection. */
+  agentId: string | null;
+  agentLabel: string | null;
+  keyId: string | null;
+  /** The peer address of a tunnel-port connection; null for an OPEN (the agent is the identity). */
+  remote: string | null;
+  startedAt: string;
+  endedAt: string;
+  durationMs: number;
+  /** Payload bytes toward the service and back from it. */
+  bytesToService: number;
+  bytesFromService: number;
+  end: AuditEnd;
+  /** The reset code's name (CANCEL, REFUSED, OFFLINE, …) and the reason given, when it did not end with FINs. */
+  code: string | null;
+  reason: string | null;
+}
+
 export interface Store {
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -107,4 +138,11 @@ export interface Store {
   deleteService(workspaceId: string, id: string): Promise<boolean>;
   /** Every tunnel port held by a service of any workspace: ports are a machine-wide resource. */
   usedTunnelPorts(): Promise<Set<number>>;
+
+  /** Appends audit rows (one statement per call: the hub batches them). */
+  insertAudit(rows: readonly AuditRecord[]): Promise<void>;
+  /** A workspace's newest audit rows first, of one service when given. */
+  listAudit(workspaceId: string, query: { service?: string; limit: number }): Promise<AuditRecord[]>;
+  /** Deletes rows that ended before `endedBefore`, and all but the newest `keepRows`; returns how many went. */
+  pruneAudit(keepRows: number, endedBefore: string): Promise<number>;
 }
