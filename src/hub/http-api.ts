@@ -9,6 +9,7 @@ import { registerWhoamiRoutes } from './routes/whoami.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerShareRoutes } from './routes/shares.js';
 import { VERSION } from '../version.js';
 
 export interface ApiDeps {
@@ -76,5 +77,6 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     registerAgentRoutes(v1, store, registry);
     registerServiceRoutes(v1, services, store);
     registerMetricsRoutes(v1, deps.metrics);
+    registerShareRoutes(v1, store);
   });
 }

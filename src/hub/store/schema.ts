@@ -37,6 +37,17 @@ export interface Database {
     created_at: string;
     updated_at: string;
   };
+  shares: {
+    id: string;
+    workspace_id: string;
+    service_name: string;
+    created_by_key: string;
+    to_label: string | null;
+    hash: string;
+    created_at: string;
+    expires_at: string;
+    revoked_at: string | null;
+  };
   /** kysely's own bookkeeping tables are created by its Migrator. */
   _placeholder?: { id: Generated<number> };
 }

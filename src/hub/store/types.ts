@@ -70,6 +70,23 @@ export type NewAgentRecord = Omit<AgentRecord, 'createdAt' | 'lastSeenAt' | 'sec
 /** A service as the hub inserts it: the store stamps the dates. */
 export type NewService = Omit<ServiceRecord, 'createdAt' | 'updatedAt'>;
 
+/** An expiring share (src/api/share.ts): reach of one service with a token, until expiry or revoke. */
+export interface ShareRecord {
+  id: string;
+  workspaceId: string;
+  serviceName: ServiceName;
+  /** The API key that created the share: revoking that key ends the share too. */
+  createdByKey: string;
+  to: string | null;
+  /** sha256 of the share's secret, hex. */
+  hash: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+export type NewShareRecord = Omit<ShareRecord, 'createdAt' | 'revokedAt'>;
+
 export interface Store {
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -107,4 +124,10 @@ export interface Store {
   deleteService(workspaceId: string, id: string): Promise<boolean>;
   /** Every tunnel port held by a service of any workspace: ports are a machine-wide resource. */
   usedTunnelPorts(): Promise<Set<number>>;
+
+  createShare(share: NewShareRecord): Promise<ShareRecord>;
+  findShare(id: string): Promise<ShareRecord | undefined>;
+  listShares(workspaceId: string): Promise<ShareRecord[]>;
+  /** Marks the share revoked; false when it is unknown in that workspace or already revoked. */
+  revokeShare(workspaceId: string, id: string): Promise<boolean>;
 }
