@@ -94,8 +94,10 @@ export function registerShareRoutes(v1: FastifyInstance, store: Store): void {
     async (req, reply) => {
       requireSharer(req.apiKey);
       const share = await store.findShare(req.params.id);
-      if (!share || share.workspaceId !== req.workspaceId || !visibleTo(req.apiKey, share))
+      if (!share || share.workspaceId !== req.workspaceId)
         return sendError(reply, ErrorCodes.NOT_FOUND, `no share '${req.params.id}' in this workspace`);
+      if (!visibleTo(req.apiKey, share))
+        throw forbidden(`${roleKey(req.apiKey.role)} may revoke only the shares it created`);
       if (!(await store.revokeShare(req.workspaceId, share.id)))
         throw new ConnectError(ErrorCodes.CONFLICT, `share ${share.id} is already revoked`);
       req.log.info({ share: share.id, key: req.apiKey.id }, 'share revoked');
