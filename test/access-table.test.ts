@@ -13,6 +13,7 @@ import { parsePortRange } from '../src/util/parse.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { HubConnection } from '../src/agent/hub-connection.js';
 import { openServiceStream } from '../src/agent/reacher.js';
+import { formatShareToken } from '../src/api/share.js';
 import type { ApiKeyRecord } from '../src/hub/store/index.js';
 import type { ServiceName } from '../src/api/service-name.js';
 
@@ -24,6 +25,8 @@ const keys = {} as Record<Who, string>;
 /** Agents registered by the admin, agent and reach keys (and by the other workspace's key). */
 const agents = {} as Record<'admin' | 'agent' | 'reach' | 'other', { id: string; secret: string }>;
 const conns: HubConnection[] = [];
+/** The share the revoke row removes (a fresh one before each call). */
+let adminShare = '';
 
 async function createKey(
   workspace: string,
@@ -230,6 +233,29 @@ const rows: Row[] = [
     },
     expect: { admin: 204, agent: 403, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
   },
+  {
+    name: 'share a service',
+    method: 'POST',
+    path: () => '/v1/shares',
+    body: { service: 'svc-a', expiresInMs: 60_000 },
+    expect: { admin: 201, agent: 201, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
+  },
+  {
+    name: 'list shares',
+    method: 'GET',
+    path: () => '/v1/shares',
+    expect: { admin: 200, agent: 200, reach: 403, listed: 403, other: 200, revoked: 401, expired: 401 },
+  },
+  {
+    name: "revoke the admin key's share",
+    method: 'DELETE',
+    path: () => `/v1/shares/${adminShare}`,
+    before: async () => {
+      const { json } = await api('POST', '/v1/shares', keys.admin, { service: 'svc-a', expiresInMs: 60_000 });
+      adminShare = String(json.id);
+    },
+    expect: { admin: 204, agent: 403, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
+  },
 ];
 
 describe('every /v1 route × every key', () => {
@@ -365,6 +391,34 @@ describe('CONTROL ops and OPEN × role', () => {
       service: { name: 'legacy-db', agentId: agents.admin.id },
     });
     await adminConn.request({ op: 'unexpose', name: 'legacy-db', remove: true });
+  });
+
+  it('opens a share session that reaches its one service only, and ends with the key that created it', async () => {
+    const sharer = await createKey('team', { role: 'agent' });
+    const { status, json } = await api('POST', '/v1/shares', sharer, {
+      service: 'svc-a',
+      expiresInMs: 60_000,
+    });
+    expect(status).toBe(201);
+    const conn = new HubConnection({
+      hubUrl: hub.url,
+      apiKey: formatShareToken(hub.url, String(json.id), String(json.secret)),
+      agentId: 'share',
+      kind: 'test',
+    });
+    conns.push(conn);
+    await conn.start(true);
+    expect(await reach(conn, 'svc-a')).toBe('ok');
+    expect(await reach(conn, 'svc-b')).toBe(
+      "access to 'svc-b' refused: this share token reaches only 'svc-a'",
+    );
+    await expect(conn.request(expose('ctl-share'))).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const closed = new Promise<void>((resolve) => conn.session?.once('close', () => resolve()));
+    const started = Date.now();
+    await hub.store.revokeApiKey(keyId(sharer));
+    await closed;
+    expect(Date.now() - started).toBeLessThan(5000);
+    conn.stop();
   });
 
   it('ends the live sessions of a key once it expires, like a revoked one', async () => {

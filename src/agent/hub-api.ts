@@ -1,3 +1,4 @@
+import type { CreateShareBody, CreatedShareView, ShareView } from '../api/share.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
@@ -191,5 +192,18 @@ export class HubApi {
       if (err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND) return false;
       throw err;
     }
+  }
+
+  /** A new share of one service; its secret is in this reply only (see src/api/share.ts). */
+  createShare(body: CreateShareBody): Promise<CreatedShareView> {
+    return this.call('POST', '/v1/shares', body);
+  }
+
+  shares(): Promise<ShareView[]> {
+    return this.call('GET', '/v1/shares');
+  }
+
+  async revokeShare(id: string): Promise<void> {
+    await this.call('DELETE', `/v1/shares/${encodeURIComponent(id)}`);
   }
 }

@@ -28,6 +28,7 @@ const commands: Record<string, () => Promise<Register>> = {
   proxy: async () => (await import('./proxy.js')).registerProxy,
   dev: async () => (await import('./dev.js')).registerDev,
   daemon: async () => (await import('./daemon.js')).registerDaemon,
+  share: async () => (await import('./share.js')).registerShare,
 };
 
 async function main(): Promise<void> {

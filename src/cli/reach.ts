@@ -4,6 +4,7 @@ import { parseListenPort } from '../util/parse.js';
 import { parseServiceName } from '../api/service-name.js';
 import { ConnectError, ErrorCodes, isConnectError } from '../api/errors.js';
 import { checkReach, openReachSession } from '../app/reach-session.js';
+import { openShareReach } from '../app/share.js';
 import { action } from './run.js';
 import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
@@ -12,6 +13,7 @@ interface ReachFlags {
   check?: boolean;
   json?: boolean;
   exact?: boolean;
+  token?: string;
 }
 
 export function registerReach(program: Command): void {
@@ -26,14 +28,23 @@ export function registerReach(program: Command): void {
       '--check',
       'dial through the whole path, report whether the service answers and the latency, then exit',
     )
+    .option(
+      '--token <share>',
+      'reach with a share token (from `connect share`) instead of this machine’s sign-in',
+    )
     .option('--json', 'print as JSON')
     .action(
       action(async (rawName: string, rawPort: string | undefined, flags: ReachFlags) => {
         const name = parseServiceName(rawName);
         const wantedPort = rawPort === undefined ? undefined : parseListenPort(rawPort, 'local port');
-        const credentials = requireCredentials();
+        if (flags.token !== undefined && flags.check)
+          throw new ConnectError(
+            ErrorCodes.BAD_INPUT,
+            '--check needs a sign-in: it cannot be used with --token',
+          );
+        const credentials = flags.token === undefined ? requireCredentials() : undefined;
 
-        if (flags.check) {
+        if (flags.check && credentials) {
           const result = await checkReach(credentials, name).catch((err: unknown) => {
             if (flags.json && isConnectError(err) && err.code === ErrorCodes.SERVICE_OFFLINE)
               printJson({ name, ok: false, status: 'offline', reason: 'service is offline' });
@@ -52,12 +63,10 @@ export function registerReach(program: Command): void {
         // The first connection is announced by the summary below; only reconnections get a log line.
         let announced = false;
         const events = agentEvents((e) => e.type === 'hub-connected' && !announced);
-        const session = await openReachSession(
-          credentials,
-          name,
-          { host: flags.host, port: wantedPort, exact: flags.exact },
-          events,
-        );
+        const where = { host: flags.host, port: wantedPort, exact: flags.exact };
+        const session = credentials
+          ? await openReachSession(credentials, name, where, events)
+          : await openShareReach(flags.token ?? '', name, where, events);
         const display = `${flags.host === '127.0.0.1' ? 'localhost' : flags.host}:${session.localPort}`;
         if (flags.json) {
           printJson({

@@ -23,6 +23,8 @@ import { TokenBucket } from '../util/token-bucket.js';
 import { throttle } from '../util/throttle.js';
 import { AUDIT_REFUSALS_BURST, AUDIT_REFUSALS_PER_SECOND, resetCodeName, type AuditLog } from './audit.js';
 import type { SpliceEnd } from '../protocol/splice.js';
+import { closeEndedShares, SHARE_CHECK_MS, shareSessionAuth, verifyShareToken } from './shares.js';
+import { looksLikeShareToken } from '../api/share.js';
 
 /** At most one 'hub limit crossed' line per session this often (each counts the refusals since the last). */
 const REFUSAL_LOG_MS = 10_000;
@@ -59,6 +61,7 @@ export function sessionGuard(limits: HubLimits): SessionGuard {
  */
 export class AgentGateway {
   private readonly keySweep: NodeJS.Timeout;
+  private readonly shareSweep: NodeJS.Timeout;
   private readonly guard: SessionGuard;
 
   constructor(
@@ -80,11 +83,19 @@ export class AgentGateway {
       );
     }, keyCheckMs);
     this.keySweep.unref();
+    this.shareSweep = setInterval(() => {
+      closeEndedShares(this.store, this.registry.all()).then(
+        (closed) => closed.forEach((why) => this.log.info(`closing share session: ${why}`)),
+        (err: unknown) => this.log.warn({ err: messageOf(err) }, 'cannot re-check shares'),
+      );
+    }, SHARE_CHECK_MS);
+    this.shareSweep.unref();
   }
 
   /** Closes every session whose API key was revoked, expired (or deleted) since it connected. */
   async closeRevokedSessions(): Promise<void> {
-    const sessions = this.registry.all();
+    // Share sessions have no API key of their own: closeEndedShares watches them.
+    const sessions = this.registry.all().filter((s) => !s.share);
     for (const keyId of new Set(sessions.map((s) => s.apiKeyId))) {
       let record;
       try {
@@ -189,6 +200,12 @@ export class AgentGateway {
           ErrorCodes.PROTOCOL_VERSION,
           `this hub speaks protocol ${PROTOCOL_VERSION}, the agent sent '${echoInput(version || 'none')}': upgrade the older side`,
         );
+        return undefined;
+      }
+      if (looksLikeShareToken(header(AgentHeaders.apiKey))) {
+        const verified = await verifyShareToken(this.store, header(AgentHeaders.apiKey));
+        if ('share' in verified) return shareSessionAuth(verified.share);
+        this.refuse(socket, ErrorCodes.UNAUTHORIZED, verified.refusal);
         return undefined;
       }
       const key = await verifyApiKey(this.store, header(AgentHeaders.apiKey));
@@ -323,7 +340,9 @@ export class AgentGateway {
       if (!mayReach(session, name)) {
         req.reject(
           resetCodeOf(ErrorCodes.FORBIDDEN),
-          `this API key may not reach '${name}' (not in its service list)`,
+          session.share
+            ? `access to '${name}' refused: this share token reaches only '${session.services?.[0] ?? ''}'`
+            : `this API key may not reach '${name}' (not in its service list)`,
         );
         return;
       }
@@ -374,6 +393,7 @@ export class AgentGateway {
 
   closeAll(): void {
     clearInterval(this.keySweep);
+    clearInterval(this.shareSweep);
     for (const session of this.registry.all()) session.mux.close('hub shutting down');
   }
 }

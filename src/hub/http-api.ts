@@ -11,6 +11,7 @@ import { registerServiceRoutes } from './routes/services.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import type { AuditLog } from './audit.js';
+import { registerShareRoutes } from './routes/shares.js';
 import { VERSION } from '../version.js';
 
 export interface ApiDeps {
@@ -80,5 +81,6 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     registerServiceRoutes(v1, services, store);
     registerMetricsRoutes(v1, deps.metrics);
     registerAuditRoutes(v1, store, deps.audit);
+    registerShareRoutes(v1, store);
   });
 }

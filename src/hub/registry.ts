@@ -14,6 +14,8 @@ export interface AgentSession {
   role: KeyRole;
   services: ServiceName[] | null;
   kind: string;
+  /** Set for a session opened with a share token (src/hub/shares.ts): it ends with the share. */
+  share?: { id: string; expiresAt: string } | undefined;
   connectedAt: string;
   mux: MuxSession;
 }

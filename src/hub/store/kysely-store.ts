@@ -10,7 +10,9 @@ import type {
   NewAgentRecord,
   NewApiKeyRecord,
   NewService,
+  NewShareRecord,
   ServiceRecord,
+  ShareRecord,
   Store,
   WorkspaceRecord,
 } from './types.js';
@@ -86,6 +88,21 @@ function toAudit(row: Selectable<Database['audit']>): AuditRecord {
     end: row.end as AuditEnd,
     code: row.code,
     reason: row.reason,
+  };
+}
+
+function toShare(row: Selectable<Database['shares']>): ShareRecord {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    // Written only by createShare from a parsed name.
+    serviceName: row.service_name as ServiceName,
+    createdByKey: row.created_by_key,
+    to: row.to_label,
+    hash: row.hash,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
   };
 }
 
@@ -380,5 +397,47 @@ export class KyselyStore implements Store {
   async usedTunnelPorts(): Promise<Set<number>> {
     const rows = await this.db.selectFrom('services').select('tunnel_port').execute();
     return new Set(rows.map((r) => Number(r.tunnel_port)));
+  }
+
+  async createShare(share: NewShareRecord): Promise<ShareRecord> {
+    const row = {
+      id: share.id,
+      workspace_id: share.workspaceId,
+      service_name: share.serviceName,
+      created_by_key: share.createdByKey,
+      to_label: share.to,
+      hash: share.hash,
+      created_at: now(),
+      expires_at: share.expiresAt,
+      revoked_at: null,
+    };
+    await this.db.insertInto('shares').values(row).execute();
+    return toShare(row);
+  }
+
+  async findShare(id: string): Promise<ShareRecord | undefined> {
+    const row = await this.db.selectFrom('shares').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toShare(row);
+  }
+
+  async listShares(workspaceId: string): Promise<ShareRecord[]> {
+    const rows = await this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toShare);
+  }
+
+  async revokeShare(workspaceId: string, id: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('shares')
+      .set({ revoked_at: now() })
+      .where('id', '=', id)
+      .where('workspace_id', '=', workspaceId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 }

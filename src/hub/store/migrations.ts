@@ -109,6 +109,27 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('audit').execute();
     },
   },
+  /** Expiring shares (src/api/share.ts): the hub keeps the hash of each share's secret, never the token. */
+  '0005_shares': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('shares')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('service_name', 'text', (c) => c.notNull())
+        .addColumn('created_by_key', 'text', (c) => c.notNull())
+        .addColumn('to_label', 'text')
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .execute();
+      await db.schema.createIndex('shares_workspace').on('shares').column('workspace_id').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('shares').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -56,6 +56,17 @@ export interface Database {
     code: string | null;
     reason: string | null;
   };
+  shares: {
+    id: string;
+    workspace_id: string;
+    service_name: string;
+    created_by_key: string;
+    to_label: string | null;
+    hash: string;
+    created_at: string;
+    expires_at: string;
+    revoked_at: string | null;
+  };
   /** kysely's own bookkeeping tables are created by its Migrator. */
   _placeholder?: { id: Generated<number> };
 }

@@ -101,6 +101,23 @@ export interface AuditRecord {
   reason: string | null;
 }
 
+/** An expiring share (src/api/share.ts): reach of one service with a token, until expiry or revoke. */
+export interface ShareRecord {
+  id: string;
+  workspaceId: string;
+  serviceName: ServiceName;
+  /** The API key that created the share: revoking that key ends the share too. */
+  createdByKey: string;
+  to: string | null;
+  /** sha256 of the share's secret, hex. */
+  hash: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+export type NewShareRecord = Omit<ShareRecord, 'createdAt' | 'revokedAt'>;
+
 export interface Store {
   /** Applies pending migrations; safe to call on every start. */
   migrate(): Promise<void>;
@@ -145,4 +162,9 @@ export interface Store {
   listAudit(workspaceId: string, query: { service?: string; limit: number }): Promise<AuditRecord[]>;
   /** Deletes rows that ended before `endedBefore`, and all but the newest `keepRows`; returns how many went. */
   pruneAudit(keepRows: number, endedBefore: string): Promise<number>;
+  createShare(share: NewShareRecord): Promise<ShareRecord>;
+  findShare(id: string): Promise<ShareRecord | undefined>;
+  listShares(workspaceId: string): Promise<ShareRecord[]>;
+  /** Marks the share revoked; false when it is unknown in that workspace or already revoked. */
+  revokeShare(workspaceId: string, id: string): Promise<boolean>;
 }
