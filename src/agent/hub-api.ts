@@ -8,6 +8,7 @@ import {
   type ErrorCode,
 } from '../api/errors.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
+import type { GrantBody, GrantsView, RevokeBody } from '../api/views.js';
 import type { AgentView, HealthView, RegisteredAgentView, ServiceView, WhoamiView } from '../api/views.js';
 import type { ApiErrorBody, RegisterAgentBody, UpdateAgentBody } from '../api/http-bodies.js';
 
@@ -163,6 +164,22 @@ export class HubApi {
       if (err instanceof ConnectError && err.code === ErrorCodes.NOT_FOUND) return undefined;
       throw err;
     }
+  }
+
+  /** Grants `grantees` (agent labels, key ids) access to the service; its grants after the change. */
+  grant(name: string, grantees: string[]): Promise<GrantsView> {
+    const path = servicePath(name);
+    if (path === undefined) throw new ConnectError(ErrorCodes.NOT_FOUND, `no service named '${name}'`);
+    const body: GrantBody = { grantees };
+    return this.call('POST', `${path}/grants`, body);
+  }
+
+  /** Revokes these grantees, or every grant (`'all'`); the service's grants after the change. */
+  revoke(name: string, grantees: string[] | 'all'): Promise<GrantsView> {
+    const path = servicePath(name);
+    if (path === undefined) throw new ConnectError(ErrorCodes.NOT_FOUND, `no service named '${name}'`);
+    const body: RevokeBody = grantees === 'all' ? { all: true } : { grantees };
+    return this.call('POST', `${path}/grants/revoke`, body);
   }
 
   async deleteService(name: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import type { ApiErrorBody } from '../api/http-bodies.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { ServiceManager } from './services.js';
 import { handleControl } from './control.js';
+import { openRefusal } from './grants.js';
 import { newId } from '../util/ids.js';
 import { ErrorCodes, messageOf, type ErrorCode } from '../api/errors.js';
 import { httpStatusOf, resetCodeOf } from '../api/error-catalogue.js';
@@ -330,7 +331,23 @@ export class AgentGateway {
         );
         return;
       }
-      req.splice(server.mux, { service: name, from: session.agentLabel });
+      // Per-service grants (src/hub/grants.ts): asked on every OPEN, so a revoke refuses the next one.
+      void openRefusal(this.store, session, name).then(
+        (refusal) => {
+          if (refusal) {
+            log.info({ service: name, key: session.apiKeyId }, 'open refused: not granted');
+            req.reject(resetCodeOf(ErrorCodes.FORBIDDEN), refusal);
+            return;
+          }
+          const serving = this.registry.serverOf(session.workspaceId, name);
+          if (serving) req.splice(serving.mux, { service: name, from: session.agentLabel });
+          else req.reject(resetCodeOf(ErrorCodes.SERVICE_OFFLINE), `service '${name}' is offline`);
+        },
+        (err: unknown) => {
+          log.warn({ err: messageOf(err), service: name }, 'cannot look up the grants of a service');
+          req.reject(resetCodeOf(ErrorCodes.STORE_ERROR), `the hub cannot look up '${name}' right now`);
+        },
+      );
     });
     mux.sendControl({
       op: 'welcome',

@@ -9,6 +9,7 @@ import { registerWhoamiRoutes } from './routes/whoami.js';
 import { registerAgentRoutes } from './routes/agents.js';
 import { registerServiceRoutes } from './routes/services.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerGrantRoutes } from './routes/grants.js';
 import { VERSION } from '../version.js';
 
 export interface ApiDeps {
@@ -75,6 +76,7 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     registerWhoamiRoutes(v1, store);
     registerAgentRoutes(v1, store, registry);
     registerServiceRoutes(v1, services, store);
+    registerGrantRoutes(v1, store);
     registerMetricsRoutes(v1, deps.metrics);
   });
 }
