@@ -332,15 +332,18 @@ export class AgentGateway {
         return;
       }
       // Per-service grants (src/hub/grants.ts): asked on every OPEN, so a revoke refuses the next one.
-      void openRefusal(this.store, session, name).then(
-        (refusal) => {
-          if (refusal) {
-            log.info({ service: name, key: session.apiKeyId }, 'open refused: not granted');
-            req.reject(resetCodeOf(ErrorCodes.FORBIDDEN), refusal);
-            return;
-          }
+      const refuse = (refusal: string): void => {
+        log.info({ service: name, key: session.apiKeyId }, 'open refused: not granted');
+        req.reject(resetCodeOf(ErrorCodes.FORBIDDEN), refusal);
+      };
+      const refusal = openRefusal(this.store, session, name, server.agentId);
+      if (typeof refusal === 'string') return refuse(refusal);
+      if (refusal === undefined) return req.splice(server.mux, { service: name, from: session.agentLabel });
+      void refusal.then(
+        (refused) => {
           const serving = this.registry.serverOf(session.workspaceId, name);
-          if (serving) req.splice(serving.mux, { service: name, from: session.agentLabel });
+          if (refused) refuse(refused);
+          else if (serving) req.splice(serving.mux, { service: name, from: session.agentLabel });
           else req.reject(resetCodeOf(ErrorCodes.SERVICE_OFFLINE), `service '${name}' is offline`);
         },
         (err: unknown) => {

@@ -13,16 +13,49 @@ import type { ServiceRecord, Store } from './store/index.js';
 
 export type GrantChange = { add: string[] } | { remove: string[] | 'all' };
 
-/** The refusal line for an OPEN of `name` by `session`, or undefined when its grants let it through. */
-export async function openRefusal(
+/**
+ * The grants of every service, by `workspaceId/name`, kept in memory so that an OPEN is decided at once (as before
+ * grants: an OPEN waiting on the store would count against the session's pending-OPEN limit). Loaded at hub start
+ * (`loadGrants`), written through on every change below and dropped when a service is removed (`forgetGrants`).
+ */
+const caches = new WeakMap<Store, Map<string, string[]>>();
+const cacheKey = (workspaceId: string, name: string): string => `${workspaceId}/${name}`;
+
+export async function loadGrants(store: Store): Promise<void> {
+  const cache = new Map<string, string[]>();
+  for (const g of await store.listAllGrants()) {
+    const key = cacheKey(g.workspaceId, g.name);
+    cache.set(key, [...(cache.get(key) ?? []), g.grantee]);
+  }
+  caches.set(store, cache);
+}
+
+export function forgetGrants(store: Store, workspaceId: string, name: string): void {
+  caches.get(store)?.delete(cacheKey(workspaceId, name));
+}
+
+type Opener = { workspaceId: string; agentId: string; agentLabel: string; apiKeyId: string };
+
+/**
+ * The refusal line for an OPEN of `name` (served by agent `ownerAgentId`) by `session`, or undefined when its
+ * grants let it through. Decided from the cache; a store without a loaded cache is asked (a Promise).
+ */
+export function openRefusal(
   store: Store,
-  session: { workspaceId: string; agentId: string; agentLabel: string; apiKeyId: string },
+  session: Opener,
   name: ServiceName,
-): Promise<string | undefined> {
-  const service = await store.findServiceByName(session.workspaceId, name);
-  if (!service) return undefined;
-  const grants = await store.listGrants(service.id);
-  return isGranted(session, service.agentId, grants) ? undefined : grantRefusal(name);
+  ownerAgentId: string,
+): string | undefined | Promise<string | undefined> {
+  const cache = caches.get(store);
+  if (cache) {
+    const grants = cache.get(cacheKey(session.workspaceId, name)) ?? [];
+    return isGranted(session, ownerAgentId, grants) ? undefined : grantRefusal(name);
+  }
+  return store.findServiceByName(session.workspaceId, name).then(async (service) => {
+    if (!service) return undefined;
+    const grants = await store.listGrants(service.id);
+    return isGranted(session, service.agentId, grants) ? undefined : grantRefusal(name);
+  });
 }
 
 /** The service's grants, refused unless `key` may act for the service's agent. */
@@ -85,5 +118,9 @@ export async function applyGrants(
     }
     await store.removeGrants(service.id, change.remove);
   }
-  return store.listGrants(service.id);
+  const after = await store.listGrants(service.id);
+  const cache = caches.get(store);
+  if (after.length > 0) cache?.set(cacheKey(service.workspaceId, service.name), after);
+  else cache?.delete(cacheKey(service.workspaceId, service.name));
+  return after;
 }

@@ -8,7 +8,7 @@ import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { newId } from '../util/ids.js';
 import type { ServiceView } from '../api/views.js';
 import type { ServiceName } from '../api/service-name.js';
-import { applyGrants } from './grants.js';
+import { applyGrants, forgetGrants, loadGrants } from './grants.js';
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
@@ -40,6 +40,7 @@ export class ServiceManager {
 
   /** Binds the tunnel listener of every persisted service, so their ports stay reserved across restarts. */
   async restoreListeners(): Promise<void> {
+    await loadGrants(this.store);
     for (const service of await this.store.listAllServices()) {
       if (
         !(await this.tunnels.listen(service.tunnelPort, {
@@ -214,6 +215,7 @@ export class ServiceManager {
     this.registry.unserve(workspaceId, service.name, remove ? undefined : sessionId);
     if (remove) {
       await this.store.deleteService(workspaceId, service.id);
+      forgetGrants(this.store, workspaceId, service.name);
       await this.tunnels.release(service.tunnelPort);
       this.log.info({ service: service.name }, 'service removed');
     }

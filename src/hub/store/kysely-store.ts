@@ -320,6 +320,20 @@ export class KyselyStore implements Store {
     return grants;
   }
 
+  async listAllGrants(): Promise<{ workspaceId: string; name: ServiceName; grantee: string }[]> {
+    const rows = await this.db
+      .selectFrom('service_grants')
+      .innerJoin('services', 'services.id', 'service_grants.service_id')
+      .select(['services.workspace_id', 'services.name', 'service_grants.grantee'])
+      .orderBy('service_grants.grantee')
+      .execute();
+    return rows.map((r) => ({
+      workspaceId: r.workspace_id,
+      name: r.name as ServiceName,
+      grantee: r.grantee,
+    }));
+  }
+
   async addGrants(workspaceId: string, serviceId: string, grantees: string[]): Promise<void> {
     if (grantees.length === 0) return;
     const at = now();

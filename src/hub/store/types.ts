@@ -109,6 +109,8 @@ export interface Store {
   listGrants(serviceId: string): Promise<string[]>;
   /** The grantees of every service of a workspace that has any, by service id. */
   listWorkspaceGrants(workspaceId: string): Promise<Map<string, string[]>>;
+  /** Every grant of every service, as `workspaceId`, service `name`, `grantee` (the hub's cache is loaded from it). */
+  listAllGrants(): Promise<{ workspaceId: string; name: ServiceName; grantee: string }[]>;
   /** Adds grantees (those already there are kept once). */
   addGrants(workspaceId: string, serviceId: string, grantees: string[]): Promise<void>;
   /** Removes these grantees, or every one when `grantees` is 'all'. */
