@@ -256,6 +256,38 @@ const rows: Row[] = [
     },
     expect: { admin: 204, agent: 403, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
   },
+  {
+    name: "grant access to the agent key's service",
+    method: 'POST',
+    path: () => '/v1/services/granted/grants',
+    body: { grantees: ['table-grantee'] },
+    before: async () => {
+      await agentConn.request({ op: 'expose', name: 'granted', targetHost: 'localhost', targetPort: 9 });
+    },
+    expect: { admin: 200, agent: 200, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
+  },
+  {
+    name: "revoke the grants of the agent key's service",
+    method: 'POST',
+    path: () => '/v1/services/granted/grants/revoke',
+    body: { all: true },
+    expect: { admin: 200, agent: 200, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
+  },
+  {
+    name: "grant access to the admin key's service",
+    method: 'POST',
+    path: () => '/v1/services/granted-admin/grants',
+    body: { grantees: ['table-grantee'] },
+    before: async () => {
+      await adminConn.request({
+        op: 'expose',
+        name: 'granted-admin',
+        targetHost: 'localhost',
+        targetPort: 9,
+      });
+    },
+    expect: { admin: 200, agent: 403, reach: 403, listed: 403, other: 404, revoked: 401, expired: 401 },
+  },
 ];
 
 describe('every /v1 route × every key', () => {

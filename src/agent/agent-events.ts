@@ -30,6 +30,8 @@ export type AgentEvent =
   /** `connect reach` listens: connections to host:localPort go to the service. */
   | { type: 'reaching'; name: ServiceName; host: string; localPort: number; autoSelected: boolean }
   | { type: 'reach-reset'; name: string; reason: string }
+  /** The hub refused a connection: the service's grants leave this agent out (src/api/grants.ts). */
+  | { type: 'reach-refused'; name: string; reason: string }
   | { type: 'reach-open-failed'; name: string; reason: string }
   | { type: 'proxy-hub-connected'; hubUrl: string }
   | { type: 'proxy-hub-refused'; reason: string }
@@ -125,6 +127,8 @@ export function renderAgentEvent(e: AgentEvent): RenderedEvent {
       return { level: 'info', mark: 'ok', message: `Reaching ${e.name} on ${e.host}:${e.localPort}` };
     case 'reach-reset':
       return { level: 'warn', message: `Connection to ${e.name} reset: ${e.reason}` };
+    case 'reach-refused':
+      return { level: 'error', mark: 'x', message: e.reason };
     case 'reach-open-failed':
       return { level: 'warn', message: `Cannot open a connection to ${e.name}: ${e.reason}` };
     case 'proxy-hub-connected':

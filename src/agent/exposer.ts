@@ -91,6 +91,7 @@ export class Exposer {
       targetHost: exposure.targetHost,
       targetPort: exposure.targetPort,
       protocol: exposure.protocol,
+      ...(exposure.allow?.length && { allow: exposure.allow }),
     });
     return reply.service as ServiceView;
   }

@@ -12,8 +12,11 @@ import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import type {
   AgentView,
   AuditView,
+  GrantBody,
+  GrantsView,
   HealthView,
   RegisteredAgentView,
+  RevokeBody,
   ServiceView,
   WhoamiView,
 } from '../api/views.js';
@@ -180,6 +183,22 @@ export class HubApi {
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     const search = params.size > 0 ? `?${params.toString()}` : '';
     return this.call('GET', `/v1/audit${search}`);
+  }
+
+  /** Grants `grantees` (agent labels, key ids) access to the service; its grants after the change. */
+  grant(name: string, grantees: string[]): Promise<GrantsView> {
+    const path = servicePath(name);
+    if (path === undefined) throw new ConnectError(ErrorCodes.NOT_FOUND, `no service named '${name}'`);
+    const body: GrantBody = { grantees };
+    return this.call('POST', `${path}/grants`, body);
+  }
+
+  /** Revokes these grantees, or every grant (`'all'`); the service's grants after the change. */
+  revoke(name: string, grantees: string[] | 'all'): Promise<GrantsView> {
+    const path = servicePath(name);
+    if (path === undefined) throw new ConnectError(ErrorCodes.NOT_FOUND, `no service named '${name}'`);
+    const body: RevokeBody = grantees === 'all' ? { all: true } : { grantees };
+    return this.call('POST', `${path}/grants/revoke`, body);
   }
 
   async deleteService(name: string): Promise<boolean> {

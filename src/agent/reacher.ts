@@ -6,6 +6,7 @@ import type { AgentEventSink } from './agent-events.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
 import { listenWithAutoSelect } from './local-listener.js';
 import { messageOf } from '../api/errors.js';
+import { isGrantRefusal } from '../api/grants.js';
 
 /** How long a connection accepted while the hub is away waits for the session to come back. */
 const RECONNECT_GRACE_MS = 15_000;
@@ -42,7 +43,9 @@ export function forwardSocket(
       bridgeSocket(stream, socket);
       socket.resume();
       stream.once('reset', (info: { code: number; reason: string }) => {
-        events({ type: 'reach-reset', name: serviceName, reason: info.reason });
+        if (isGrantRefusal(serviceName, info.reason))
+          events({ type: 'reach-refused', name: serviceName, reason: info.reason });
+        else events({ type: 'reach-reset', name: serviceName, reason: info.reason });
       });
     },
     (err: unknown) => {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ServiceProtocolSchema, ServiceViewSchema } from './views.js';
+import { MAX_GRANTS_PER_SERVICE } from './grants.js';
 
 /**
  * CONTROL messages: the JSON objects an agent and the hub exchange on stream 0 of their session (FrameType.CONTROL
@@ -23,6 +24,11 @@ export const ExposeRequestSchema = Type.Object({
   targetPort: Type.Integer({ minimum: 1, maximum: 65535 }),
   /** `tcp` when absent. */
   protocol: Type.Optional(ServiceProtocolSchema),
+  /**
+   * Grantees (agent labels or API key ids, src/api/grants.ts) added to the service's grants before it goes online:
+   * with any, only they (and this agent) may reach it. Absent or empty: the grants stay as they are.
+   */
+  allow: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: MAX_GRANTS_PER_SERVICE })),
 });
 export type ExposeRequest = Static<typeof ExposeRequestSchema>;
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { SERVICE_PROTOCOLS } from './service-protocol.js';
+import { MAX_GRANTS_PER_SERVICE } from './grants.js';
 
 /**
  * What the hub's HTTP API and CONTROL replies return, written once: Fastify validates and serialises with these
@@ -21,8 +22,31 @@ export const ServiceViewSchema = Type.Object({
   agentId: Type.String(),
   agentLabel: Type.String(),
   createdAt: Type.String(),
+  /** Who may reach it (agent labels, API key ids; src/api/grants.ts); absent or empty: every key of the workspace. */
+  grants: Type.Optional(Type.Array(Type.String())),
 });
 export type ServiceView = Static<typeof ServiceViewSchema>;
+
+/** POST /v1/services/:name/grants and …/grants/revoke: the service's grants after the change. */
+export const GrantsViewSchema = Type.Object({ name: Type.String(), grants: Type.Array(Type.String()) });
+export type GrantsView = Static<typeof GrantsViewSchema>;
+
+/** POST /v1/services/:name/grants (parsed by src/api/grants.ts `parseGrantees`). */
+export const GrantBodySchema = Type.Object(
+  { grantees: Type.Array(Type.String({ maxLength: 63 }), { minItems: 1, maxItems: MAX_GRANTS_PER_SERVICE }) },
+  { additionalProperties: false },
+);
+export type GrantBody = Static<typeof GrantBodySchema>;
+
+/** POST /v1/services/:name/grants/revoke: these grantees, or `all`. */
+export const RevokeBodySchema = Type.Object(
+  {
+    grantees: Type.Optional(Type.Array(Type.String({ maxLength: 63 }), { maxItems: MAX_GRANTS_PER_SERVICE })),
+    all: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type RevokeBody = Static<typeof RevokeBodySchema>;
 
 /** An agent of the workspace, with whether it has a live session right now. */
 export const AgentViewSchema = Type.Object({

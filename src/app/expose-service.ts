@@ -24,6 +24,8 @@ export interface ExposeRequest {
   port: number;
   /** `auto` probes the target. */
   protocol: ServiceProtocol | 'auto';
+  /** `--allow`: grantees (parsed, src/api/grants.ts) the hub adds to the service's grants before it goes online. */
+  allow?: string[];
 }
 
 export type ExposeOutcome =
@@ -54,6 +56,7 @@ export async function exposeService(
     targetPort: port,
     protocol,
     createdAt: new Date().toISOString(),
+    ...(request.allow?.length && { allow: request.allow }),
   };
 
   const agent = runningAgent();
@@ -94,6 +97,18 @@ export async function listExposed(credentials: Credentials): Promise<ExposedRow[
   const persisted = new Set(loadExposures().map((e) => e.name));
   const mine = (await api.services()).filter((s) => s.agentId === credentials.agentId);
   return mine.map((s) => ({ ...s, persisted: persisted.has(s.name) }));
+}
+
+/** `expose grant` / `expose revoke`: changes who may reach `name`; its grants after the change. */
+export async function changeServiceGrants(
+  credentials: Credentials,
+  name: ServiceName,
+  change: { grant: string[] } | { revoke: string[] | 'all' },
+): Promise<string[]> {
+  const api = new HubApi(credentials.hubUrl, credentials.apiKey);
+  const view =
+    'grant' in change ? await api.grant(name, change.grant) : await api.revoke(name, change.revoke);
+  return view.grants;
 }
 
 /**

@@ -5,7 +5,8 @@ import type { ServiceProtocol } from '../api/service-protocol.js';
 import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { parseHostPort } from '../util/parse.js';
 import { parseServiceName, type ServiceName } from '../api/service-name.js';
-import { exposeService, listExposed, stopExposing } from '../app/expose-service.js';
+import { changeServiceGrants, exposeService, listExposed, stopExposing } from '../app/expose-service.js';
+import { parseGrantees } from '../api/grants.js';
 import { action } from './run.js';
 import { agentEvents, colour, line, ok, printJson, recordEvent, warn } from './output.js';
 
@@ -15,7 +16,11 @@ interface ExposeFlags {
   name?: string;
   protocol: string;
   json?: boolean;
+  allow: string[];
+  all?: boolean;
 }
+
+const collect = (value: string, list: string[]): string[] => [...list, value];
 
 /** `expose <name> <port>` (seed 000) or `expose <host:port> --name <name>` (seed 002). */
 function parseTarget(args: string[], flags: ExposeFlags): { name: ServiceName; host: string; port: number } {
@@ -48,6 +53,7 @@ function printExposed(view: ServiceView, target: string, mode: string, json?: bo
     line(`  Tunnel port: ${view.tunnelPort}`);
     line(`  Status:      ${view.status === 'online' ? colour.green('online') : colour.yellow(view.status)}`);
     line(`  Served by:   ${mode}`);
+    if (view.grants?.length) line(`  Granted to:  ${view.grants.join(', ')} (only they may reach it)`);
     line(`  Reach it:    connect reach ${view.name}`);
   }
   recordEvent({ type: 'exposed', name: parseServiceName(view.name), target, tunnelPort: view.tunnelPort });
@@ -57,17 +63,28 @@ export function registerExpose(program: Command): void {
   program
     .command('expose')
     .description(
-      'Expose a local service: `expose <name> <port>`, `expose <host:port> --name <name>`, `expose list`, `expose stop <name>`',
+      'Expose a local service: `expose <name> <port> [--allow <who>]`, `expose <host:port> --name <name>`, `expose list`, `expose stop <name>`, `expose grant|revoke <name> <who>...`',
     )
     .argument('<args...>', 'name and port, host:port with --name, `list`, or `stop <name>`')
     .option('--name <name>', 'service name (with the host:port form)')
     .option('--protocol <protocol>', 'auto|tcp|http|https', 'auto')
+    .option(
+      '--allow <label|key-id>',
+      'only these agents (labels) or API keys (ids) may reach it; repeatable or a comma list',
+      collect,
+      [],
+    )
+    .option('--all', 'with `revoke`: remove every grant (the whole workspace may reach it again)')
     .option('--json', 'print as JSON')
     .action(
       action(async (args: string[], flags: ExposeFlags) => {
         if (args[0] === 'list' && args.length === 1) return listExposures(flags.json);
         if (args[0] === 'stop' && args.length === 2 && !/^\d+$/.test(args[1] ?? ''))
           return stopExposure(args[1] ?? '');
+        // `grant <name> <who>...` has three words or more (an expose has two); `revoke <name> --all` two.
+        if (args[0] === 'grant' && args.length >= 3) return grant(args[1] ?? '', args.slice(2), flags.json);
+        if (args[0] === 'revoke' && (args.length >= 3 || (args.length === 2 && flags.all)))
+          return revoke(args[1] ?? '', args.slice(2), flags);
         if (!(PROTOCOLS as readonly string[]).includes(flags.protocol)) {
           throw new ConnectError(
             ErrorCodes.BAD_INPUT,
@@ -79,7 +96,8 @@ export function registerExpose(program: Command): void {
         const protocol = flags.protocol as ServiceProtocol | 'auto';
         // The hub connection's own lines: an expose in this process reports only re-registrations after a drop.
         const events = agentEvents((e) => e.type === 'hub-connected');
-        const outcome = await exposeService(credentials, { name, host, port, protocol }, events);
+        const allow = parseGrantees(flags.allow);
+        const outcome = await exposeService(credentials, { name, host, port, protocol, allow }, events);
         const target = `${host}:${port}`;
         if (outcome.servedBy === 'agent') {
           return printExposed(
@@ -117,8 +135,9 @@ async function listExposures(json?: boolean): Promise<void> {
   line();
   for (const r of rows) {
     const status = r.status === 'online' ? colour.green('● online ') : '○ offline';
+    const grants = r.grants?.length ? `  granted to ${r.grants.join(', ')}` : '';
     line(
-      `  ${status} ${r.name.padEnd(20)} tunnel port ${r.tunnelPort}  target port ${r.targetPort}${r.persisted ? '' : colour.dim('  (foreground)')}`,
+      `  ${status} ${r.name.padEnd(20)} tunnel port ${r.tunnelPort}  target port ${r.targetPort}${grants}${r.persisted ? '' : colour.dim('  (foreground)')}`,
     );
   }
 }
@@ -127,4 +146,26 @@ async function stopExposure(name: string): Promise<void> {
   const { removedAtHub } = await stopExposing(requireCredentials(), name);
   if (!removedAtHub) warn(`the hub had no service '${name}'; removed it from this machine's exposures`);
   ok(`Stopped exposing ${name}`);
+}
+
+function printGrants(name: ServiceName, grants: string[], json?: boolean): void {
+  if (json) return printJson({ name, grants });
+  if (grants.length === 0) return ok(`${name} has no grants: every key of the workspace may reach it`);
+  ok(`${name} may be reached only by its agent and: ${grants.join(', ')}`);
+}
+
+async function grant(rawName: string, who: string[], json?: boolean): Promise<void> {
+  const name = parseServiceName(rawName);
+  const grants = await changeServiceGrants(requireCredentials(), name, { grant: parseGrantees(who) });
+  printGrants(name, grants, json);
+}
+
+async function revoke(rawName: string, who: string[], flags: ExposeFlags): Promise<void> {
+  const name = parseServiceName(rawName);
+  if (flags.all && who.length > 0)
+    throw new ConnectError(ErrorCodes.BAD_INPUT, 'give grantees or --all, not both');
+  const grants = await changeServiceGrants(requireCredentials(), name, {
+    revoke: flags.all ? 'all' : parseGrantees(who),
+  });
+  printGrants(name, grants, flags.json);
 }

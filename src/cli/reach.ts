@@ -3,6 +3,7 @@ import { requireCredentials } from '../config/credentials.js';
 import { parseListenPort } from '../util/parse.js';
 import { parseServiceName } from '../api/service-name.js';
 import { ConnectError, ErrorCodes, isConnectError } from '../api/errors.js';
+import { isGrantRefusal } from '../api/grants.js';
 import { checkReach, openReachSession } from '../app/reach-session.js';
 import { openShareReach } from '../app/share.js';
 import { action } from './run.js';
@@ -51,6 +52,8 @@ export function registerReach(program: Command): void {
             throw err;
           });
           if (flags.json) printJson({ name, ...result });
+          if (!result.ok && isGrantRefusal(name, result.reason))
+            throw new ConnectError(ErrorCodes.FORBIDDEN, result.reason);
           if (!result.ok)
             throw new ConnectError(
               ErrorCodes.TARGET_UNREACHABLE,

@@ -13,6 +13,8 @@ export interface Exposure {
   targetPort: number;
   protocol: ServiceProtocol;
   createdAt: string;
+  /** `expose --allow`: grantees sent with every expose of it (adding to the service's grants at the hub). */
+  allow?: string[];
 }
 
 export function loadExposures(): Exposure[] {

@@ -10,7 +10,7 @@ import type { AgentRecord, ApiKeyRecord } from './store/index.js';
 export type KeyScope = Pick<ApiKeyRecord, 'id' | 'role' | 'services'>;
 
 /** The acts only `admin` and `agent` keys may do. */
-export type ManageAct = 'expose services' | 'unexpose services' | 'delete services';
+export type ManageAct = 'expose services' | 'unexpose services' | 'delete services' | 'change service grants';
 
 /** Who reached what, with which key, from where: for the workspace's admins only. */
 export function requireAdmin(key: Pick<KeyScope, 'role'>, act: string): void {
@@ -33,6 +33,19 @@ export function mayReach(key: Pick<KeyScope, 'services'>, name: ServiceName): bo
 
 export function requireReach(key: Pick<KeyScope, 'services'>, name: ServiceName): void {
   if (!mayReach(key, name)) throw forbidden(`this API key may not reach '${name}' (not in its service list)`);
+}
+
+/**
+ * Per-service grants (src/hub/grants.ts): no grants, every session may open the service; with grants, only its own
+ * agent, an agent whose label is granted, or a session whose API key id is granted.
+ */
+export function isGranted(
+  session: { agentId: string; agentLabel: string; apiKeyId: string },
+  ownerAgentId: string,
+  grants: readonly string[],
+): boolean {
+  if (grants.length === 0 || session.agentId === ownerAgentId) return true;
+  return grants.includes(session.agentLabel) || grants.includes(session.apiKeyId);
 }
 
 /** Only the key that registered an agent, or an admin key, may act for it (connect as it, rename it). */

@@ -5,9 +5,11 @@ import { ErrorCodes, isConnectError, messageOf, type ErrorCode } from '../api/er
 import { echoInput } from '../util/parse.js';
 import { parseServiceName } from '../api/service-name.js';
 import { SERVICE_PROTOCOLS } from '../api/service-protocol.js';
+import { MAX_GRANTS_PER_SERVICE } from '../api/grants.js';
 import { MAX_RID, type ControlReply, type ControlRequest, type ResultFail } from '../api/control.js';
 import { checkControlRequest, type RequestCheck } from '../api/control-check.js';
 import { requireManage } from './access.js';
+import { parseGrantees } from '../api/grants.js';
 
 export { MAX_RID } from '../api/control.js';
 
@@ -34,6 +36,8 @@ function invalidField(
       return `${check.op} needs a service name`;
     case 'remove':
       return 'remove must be true or false';
+    case 'allow':
+      return `allow must be a list of at most ${MAX_GRANTS_PER_SERVICE} agent labels or API key ids`;
     default:
       return `invalid ${check.op} request: ${echoInput(check.field)} ${check.error.message ?? 'is invalid'}`;
   }
@@ -80,11 +84,13 @@ async function dispatch(
   switch (request.op) {
     case 'expose': {
       requireManage(session, 'expose services');
+      const name = parseServiceName(request.name);
       const service = await services.expose(session, {
-        name: parseServiceName(request.name),
+        name,
         targetHost: request.targetHost,
         targetPort: request.targetPort,
         protocol: request.protocol ?? 'tcp',
+        allow: parseGrantees(request.allow ?? []),
       });
       return { op: 'result', rid, ok: true, service };
     }

@@ -13,6 +13,7 @@ import type { ApiErrorBody } from '../api/http-bodies.js';
 import type { AgentSession, SessionRegistry } from './registry.js';
 import type { ServiceManager } from './services.js';
 import { handleControl } from './control.js';
+import { openRefusal } from './grants.js';
 import { newId } from '../util/ids.js';
 import { ErrorCodes, messageOf, type ErrorCode } from '../api/errors.js';
 import { httpStatusOf, resetCodeOf } from '../api/error-catalogue.js';
@@ -338,8 +339,8 @@ export class AgentGateway {
         return;
       }
       if (!mayReach(session, name)) {
-        req.reject(
-          resetCodeOf(ErrorCodes.FORBIDDEN),
+        reject(
+          ErrorCodes.FORBIDDEN,
           session.share
             ? `access to '${name}' refused: this share token reaches only '${session.services?.[0] ?? ''}'`
             : `this API key may not reach '${name}' (not in its service list)`,
@@ -362,7 +363,28 @@ export class AgentGateway {
         );
         return;
       }
-      req.splice(server.mux, { service: name, from: session.agentLabel }, this.audit && ended);
+      // Per-service grants (src/hub/grants.ts): asked on every OPEN, so a revoke refuses the next one.
+      const onEnd = this.audit && ended;
+      const refuse = (refusal: string): void => {
+        log.info({ service: name, key: session.apiKeyId }, 'open refused: not granted');
+        reject(ErrorCodes.FORBIDDEN, refusal);
+      };
+      const refusal = openRefusal(this.store, session, name, server.agentId);
+      if (typeof refusal === 'string') return refuse(refusal);
+      if (refusal === undefined)
+        return req.splice(server.mux, { service: name, from: session.agentLabel }, onEnd);
+      void refusal.then(
+        (refused) => {
+          const serving = this.registry.serverOf(session.workspaceId, name);
+          if (refused) refuse(refused);
+          else if (serving) req.splice(serving.mux, { service: name, from: session.agentLabel }, onEnd);
+          else reject(ErrorCodes.SERVICE_OFFLINE, `service '${name}' is offline`);
+        },
+        (err: unknown) => {
+          log.warn({ err: messageOf(err), service: name }, 'cannot look up the grants of a service');
+          reject(ErrorCodes.STORE_ERROR, `the hub cannot look up '${name}' right now`);
+        },
+      );
     });
     mux.sendControl({
       op: 'welcome',

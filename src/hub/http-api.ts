@@ -12,6 +12,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import type { AuditLog } from './audit.js';
 import { registerShareRoutes } from './routes/shares.js';
+import { registerGrantRoutes } from './routes/grants.js';
 import { VERSION } from '../version.js';
 
 export interface ApiDeps {
@@ -79,6 +80,7 @@ async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void
     registerWhoamiRoutes(v1, store);
     registerAgentRoutes(v1, store, registry);
     registerServiceRoutes(v1, services, store);
+    registerGrantRoutes(v1, store);
     registerMetricsRoutes(v1, deps.metrics);
     registerAuditRoutes(v1, store, deps.audit);
     registerShareRoutes(v1, store);

@@ -124,6 +124,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   );
 
   const services = new ServiceManager(store, registry, tunnels, log, limits);
+  await services.start();
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
   const onTunnelConnection = (owner: TunnelOwner | undefined, socket: Socket): void => {

@@ -8,6 +8,7 @@ import { ConnectError, ErrorCodes } from '../api/errors.js';
 import { newId } from '../util/ids.js';
 import type { ServiceView } from '../api/views.js';
 import type { ServiceName } from '../api/service-name.js';
+import { applyGrants, forgetGrants, loadGrants } from './grants.js';
 
 const plural = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
@@ -17,6 +18,8 @@ export interface ExposeSpec {
   targetHost: string;
   targetPort: number;
   protocol: ServiceProtocol;
+  /** Grantees added before the service goes online (`expose --allow`, src/hub/grants.ts). */
+  allow?: string[];
 }
 
 /**
@@ -43,24 +46,35 @@ export class ServiceManager {
     for (const name of names) await this.tunnels.releaseService(workspaceId, name);
   }
 
+  /** Loads what OPENs are decided by (the grants, kept in memory) before the hub takes its first session. */
+  async start(): Promise<void> {
+    await loadGrants(this.store);
+  }
+
   async list(workspaceId: string): Promise<ServiceView[]> {
-    const [services, agents] = await Promise.all([
+    const [services, agents, grants] = await Promise.all([
       this.store.listServices(workspaceId),
       this.store.listAgents(workspaceId),
+      this.store.listWorkspaceGrants(workspaceId),
     ]);
     const labels = new Map(agents.map((a) => [a.id, a.label]));
-    return services.map((s) => this.view(s, labels.get(s.agentId) ?? ''));
+    return services.map((s) => this.view(s, labels.get(s.agentId) ?? '', grants.get(s.id)));
   }
 
   async get(workspaceId: string, name: ServiceName): Promise<ServiceView | undefined> {
     const service = await this.store.findServiceByName(workspaceId, name);
     if (!service) return undefined;
-    const agent = await this.store.findAgent(workspaceId, service.agentId);
-    return this.view(service, agent?.label ?? '');
+    const [agent, grants] = await Promise.all([
+      this.store.findAgent(workspaceId, service.agentId),
+      this.store.listGrants(service.id),
+    ]);
+    return this.view(service, agent?.label ?? '', grants);
   }
 
-  view(s: ServiceRecord, agentLabel: string): ServiceView {
+  /** `grants` only when the service has some (the seed shape otherwise). */
+  view(s: ServiceRecord, agentLabel: string, grants?: string[]): ServiceView {
     return {
+      ...(grants?.length && { grants }),
       id: s.id,
       name: s.name,
       targetPort: s.targetPort,
@@ -141,6 +155,8 @@ export class ServiceManager {
         throw err;
       }
     }
+    // Granted before it goes online, so no OPEN finds it unrestricted.
+    const grants = req.allow?.length ? await applyGrants(this.store, service, { add: req.allow }) : undefined;
     this.registry.serve(session, name);
     if (session.mux.closed) {
       // The session closed while this expose ran: its close found nothing to take offline, so do it here.
@@ -151,7 +167,7 @@ export class ServiceManager {
       { service: name, agent: session.agentId, tunnelPort: service.tunnelPort },
       'service online',
     );
-    return this.view(service, session.agentLabel);
+    return { ...this.view(service, session.agentLabel), ...(grants && { grants }) };
   }
 
   /**
@@ -202,6 +218,7 @@ export class ServiceManager {
     }
     if (remove) {
       await this.store.deleteService(workspaceId, service.id);
+      forgetGrants(this.store, workspaceId, service.name);
       await this.tunnels.release(service.tunnelPort);
       this.log.info({ service: service.name }, 'service removed');
     }

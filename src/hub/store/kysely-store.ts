@@ -330,6 +330,8 @@ export class KyselyStore implements Store {
   }
 
   async deleteService(workspaceId: string, id: string): Promise<boolean> {
+    // A service exposed again under the same name starts without the old one's grants.
+    await this.removeGrants(id, 'all');
     const result = await this.db
       .deleteFrom('services')
       .where('id', '=', id)
@@ -392,6 +394,66 @@ export class KyselyStore implements Store {
       deleted += Number(over.numDeletedRows);
     }
     return deleted;
+  }
+
+  async listGrants(serviceId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('service_grants')
+      .select('grantee')
+      .where('service_id', '=', serviceId)
+      .orderBy('grantee')
+      .execute();
+    return rows.map((r) => r.grantee);
+  }
+
+  async listWorkspaceGrants(workspaceId: string): Promise<Map<string, string[]>> {
+    const rows = await this.db
+      .selectFrom('service_grants')
+      .select(['service_id', 'grantee'])
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('grantee')
+      .execute();
+    const grants = new Map<string, string[]>();
+    for (const r of rows) grants.set(r.service_id, [...(grants.get(r.service_id) ?? []), r.grantee]);
+    return grants;
+  }
+
+  async listAllGrants(): Promise<{ workspaceId: string; name: ServiceName; grantee: string }[]> {
+    const rows = await this.db
+      .selectFrom('service_grants')
+      .innerJoin('services', 'services.id', 'service_grants.service_id')
+      .select(['services.workspace_id', 'services.name', 'service_grants.grantee'])
+      .orderBy('service_grants.grantee')
+      .execute();
+    return rows.map((r) => ({
+      workspaceId: r.workspace_id,
+      name: r.name as ServiceName,
+      grantee: r.grantee,
+    }));
+  }
+
+  async addGrants(workspaceId: string, serviceId: string, grantees: string[]): Promise<void> {
+    if (grantees.length === 0) return;
+    const at = now();
+    await this.db
+      .insertInto('service_grants')
+      .values(
+        grantees.map((grantee) => ({
+          service_id: serviceId,
+          workspace_id: workspaceId,
+          grantee,
+          created_at: at,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['service_id', 'grantee']).doNothing())
+      .execute();
+  }
+
+  async removeGrants(serviceId: string, grantees: string[] | 'all'): Promise<void> {
+    if (grantees !== 'all' && grantees.length === 0) return;
+    let query = this.db.deleteFrom('service_grants').where('service_id', '=', serviceId);
+    if (grantees !== 'all') query = query.where('grantee', 'in', grantees);
+    await query.execute();
   }
 
   async usedTunnelPorts(): Promise<Set<number>> {

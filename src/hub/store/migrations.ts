@@ -109,6 +109,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('audit').execute();
     },
   },
+  /**
+   * Per-service grants: with rows here, only an agent whose label, or whose session's key id, is a grantee (or the
+   * service's own agent) may open a stream to the service. No rows: every key of the workspace may, as before.
+   */
+  '0004_service_grants': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('service_grants')
+        .addColumn('service_id', 'text', (c) => c.notNull())
+        .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('grantee', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addUniqueConstraint('service_grants_service_grantee', ['service_id', 'grantee'])
+        .execute();
+      await db.schema
+        .createIndex('service_grants_workspace')
+        .on('service_grants')
+        .column('workspace_id')
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('service_grants').execute();
+    },
+  },
   /** Expiring shares (src/api/share.ts): the hub keeps the hash of each share's secret, never the token. */
   '0005_shares': {
     async up(db: Kysely<unknown>): Promise<void> {

@@ -67,6 +67,8 @@ export interface Database {
     expires_at: string;
     revoked_at: string | null;
   };
+  /** Who may reach a service that has grants (src/hub/grants.ts): an agent label or an API key id. */
+  service_grants: { service_id: string; workspace_id: string; grantee: string; created_at: string };
   /** kysely's own bookkeeping tables are created by its Migrator. */
   _placeholder?: { id: Generated<number> };
 }

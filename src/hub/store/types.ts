@@ -153,6 +153,16 @@ export interface Store {
     change: Partial<Pick<ServiceRecord, 'agentId' | 'targetHost' | 'targetPort' | 'protocol' | 'tunnelPort'>>,
   ): Promise<ServiceRecord>;
   deleteService(workspaceId: string, id: string): Promise<boolean>;
+  /** The grantees of a service (src/hub/grants.ts), sorted; empty: no grants, every key may reach it. */
+  listGrants(serviceId: string): Promise<string[]>;
+  /** The grantees of every service of a workspace that has any, by service id. */
+  listWorkspaceGrants(workspaceId: string): Promise<Map<string, string[]>>;
+  /** Every grant of every service, as `workspaceId`, service `name`, `grantee` (the hub's cache is loaded from it). */
+  listAllGrants(): Promise<{ workspaceId: string; name: ServiceName; grantee: string }[]>;
+  /** Adds grantees (those already there are kept once). */
+  addGrants(workspaceId: string, serviceId: string, grantees: string[]): Promise<void>;
+  /** Removes these grantees, or every one when `grantees` is 'all'. */
+  removeGrants(serviceId: string, grantees: string[] | 'all'): Promise<void>;
   /** Every tunnel port held by a service of any workspace: ports are a machine-wide resource. */
   usedTunnelPorts(): Promise<Set<number>>;
 
