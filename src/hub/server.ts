@@ -127,6 +127,17 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
   await services.start();
 
   // A connection to a tunnel port becomes a stream to the agent that serves the service on that port.
+  /** What every tunnel-port audit row says: no agent or key (raw TCP carries none), the peer address instead. */
+  const tunnelPortRow = (owner: TunnelOwner, remote: string | null, startedMs: number) => ({
+    workspaceId: owner.workspaceId,
+    service: owner.name,
+    source: 'tunnel-port' as const,
+    agentId: null,
+    agentLabel: null,
+    keyId: null,
+    remote,
+    startedMs,
+  });
   const onTunnelConnection = (owner: TunnelOwner | undefined, socket: Socket): void => {
     socket.on('error', () => socket.destroy());
     const server = owner && registry.serverOf(owner.workspaceId, owner.name);
@@ -135,14 +146,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
       socket.destroy();
       if (owner) {
         audit.record({
-          workspaceId: owner.workspaceId,
-          service: owner.name,
-          source: 'tunnel-port',
-          agentId: null,
-          agentLabel: null,
-          keyId: null,
-          remote: socket.remoteAddress ?? null,
-          startedMs: Date.now(),
+          ...tunnelPortRow(owner, socket.remoteAddress ?? null, Date.now()),
           bytesToService: 0,
           bytesFromService: 0,
           end: 'refused',
@@ -165,14 +169,7 @@ export async function startHub(opts: HubOptions): Promise<Hub> {
     bridgeSocket(stream, socket, {
       onClose: (err) =>
         audit.record({
-          workspaceId: owner.workspaceId,
-          service: owner.name,
-          source: 'tunnel-port',
-          agentId: null,
-          agentLabel: null,
-          keyId: null,
-          remote,
-          startedMs,
+          ...tunnelPortRow(owner, remote, startedMs),
           bytesToService: socket.bytesRead,
           bytesFromService: socket.bytesWritten,
           ...(reset
