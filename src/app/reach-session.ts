@@ -70,31 +70,52 @@ export async function openReachSession(
   const conn = connectAgent(credentials, 'reach', { events });
   reportStatsPeriodically(conn);
   await conn.start(true);
-  const listener = await reachService(conn, name, {
-    host: opts.host,
-    port: opts.port ?? service.targetPort,
-    exact: opts.exact,
-    events,
-  });
-  await addActiveRoute({
-    serviceName: name,
-    localPort: listener.port,
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    protocol: service.protocol,
-  });
+  let listener;
+  try {
+    listener = await reachService(conn, name, {
+      host: opts.host,
+      port: opts.port ?? service.targetPort,
+      exact: opts.exact,
+      events,
+    });
+    await addActiveRoute({
+      serviceName: name,
+      localPort: listener.port,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      protocol: service.protocol,
+    });
+  } catch (err) {
+    // A port that is taken (with --exact) must not leave a hub session behind.
+    conn.stop();
+    throw err;
+  }
+  return reachSessionOf(name, opts.host, listener, service.status, conn, () =>
+    removeActiveRoutes(process.pid, name),
+  );
+}
+
+/** The session a listener and its hub connection make; close() stops both once, then runs `cleanup`. */
+export function reachSessionOf(
+  name: ServiceName,
+  host: string,
+  listener: { port: number; autoSelected: boolean; close(): Promise<void> },
+  status: ReachSession['status'],
+  conn: HubConnection,
+  cleanup: () => Promise<void> = () => Promise.resolve(),
+): ReachSession {
   let closing: Promise<void> | undefined;
   return {
     name,
-    host: opts.host,
+    host,
     localPort: listener.port,
     autoSelected: listener.autoSelected,
-    status: service.status,
+    status,
     conn,
     close() {
       closing ??= (async () => {
         conn.stop();
-        await Promise.all([listener.close(), removeActiveRoutes(process.pid, name)]);
+        await Promise.all([listener.close(), cleanup()]);
       })();
       return closing;
     },

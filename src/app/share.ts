@@ -22,7 +22,7 @@ import {
   type ShareView,
 } from '../api/share.js';
 import { parseDuration } from './key-admin.js';
-import type { ReachSession } from './reach-session.js';
+import { reachSessionOf, type ReachSession } from './reach-session.js';
 
 export interface CreatedShare extends ShareView {
   /** The token: shown this once, never retrievable (the hub keeps only the hash of its secret). */
@@ -132,20 +132,5 @@ export async function openShareReach(
     conn.stop();
     throw err;
   }
-  let closing: Promise<void> | undefined;
-  return {
-    name,
-    host: opts.host,
-    localPort: listener.port,
-    autoSelected: listener.autoSelected,
-    status: 'online',
-    conn,
-    close() {
-      closing ??= (async () => {
-        conn.stop();
-        await listener.close();
-      })();
-      return closing;
-    },
-  };
+  return reachSessionOf(name, opts.host, listener, 'online', conn);
 }
