@@ -15,6 +15,7 @@ import {
   tcpReachable,
   tempDir,
   sleep,
+  type CliProcess,
 } from './helpers/harness.js';
 import { echoServer, type RunningServer } from './helpers/servers.js';
 import { startHub } from '../src/hub/server.js';
@@ -109,15 +110,23 @@ describe('a tunnel host beyond loopback', () => {
   });
 });
 
+/** A real echo server exposed as `echo` by an agent in `home`, and the tunnel port the hub gave it. */
+async function exposeEcho(
+  home: string,
+): Promise<{ echo: RunningServer; exposer: CliProcess; tunnelPort: number }> {
+  const echo = await echoServer();
+  servers.push(echo);
+  const exposer = spawnCli(['expose', 'echo', String(echo.port)], { home });
+  const { tunnelPort } = await exposer.waitForEvent('exposed');
+  return { echo, exposer, tunnelPort };
+}
+
 describe('--tunnel-allow', () => {
   it('serves a listed address and closes any other at once, logging the refusal', async () => {
     const hub = await startTestHub({ args: ['--tunnel-allow', '127.0.0.2/32'] });
     const key = await hub.createKey();
     const home = await signedInHome(hub, key, 'server-a');
-    const echo = await echoServer();
-    servers.push(echo);
-    const exposer = spawnCli(['expose', 'echo', String(echo.port)], { home });
-    const { tunnelPort } = await exposer.waitForEvent('exposed');
+    const { exposer, tunnelPort } = await exposeEcho(home);
 
     const payload = Buffer.alloc(64 * 1024, 7);
     const allowed = await exchange(tunnelPort, '127.0.0.2', payload);
@@ -144,10 +153,7 @@ describe('a tunnel port closes when its service goes offline', () => {
     const hub = await startTestHub();
     const key = await hub.createKey();
     const home = await signedInHome(hub, key, 'server-a');
-    const echo = await echoServer();
-    servers.push(echo);
-    const exposer = spawnCli(['expose', 'echo', String(echo.port)], { home });
-    const { tunnelPort } = await exposer.waitForEvent('exposed');
+    const { echo, exposer, tunnelPort } = await exposeEcho(home);
     expect(await tcpReachable(tunnelPort)).toBe(true);
     const live = await holdOpen(tunnelPort);
     await exposer.stop('SIGKILL');
@@ -178,10 +184,7 @@ describe('a tunnel port closes when its service goes offline', () => {
       const k = generateApiKey();
       await hub.store.createApiKey({ id: k.id, workspaceId: workspace.id, hash: k.hash, label: null });
       const home = await signedInHome(hub, k.key, 'server-a');
-      const echo = await echoServer();
-      servers.push(echo);
-      const exposer = spawnCli(['expose', 'echo', String(echo.port)], { home });
-      const { tunnelPort } = await exposer.waitForEvent('exposed');
+      const { exposer, tunnelPort } = await exposeEcho(home);
       const live = await holdOpen(tunnelPort);
 
       await hub.store.revokeApiKey(k.id);
