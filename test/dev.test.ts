@@ -16,7 +16,7 @@ import {
   tempDir,
   type TestHub,
 } from './helpers/harness.js';
-import { freePort, request } from './proxy-helpers.js';
+import { freePort, freePorts, request } from './proxy-helpers.js';
 
 let hub: TestHub;
 let homeA: string;
@@ -65,7 +65,7 @@ afterAll(async () => {
 
 describe('connect dev', () => {
   it('reaches three services at once and prints the seed screen; Ctrl+C disconnects all and removes the routes', async () => {
-    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const [p1 = 0, p2 = 0, p3 = 0] = await freePorts(3);
     const dir = project(
       `services:\n  - name: staging-db\n    port: ${p1}\n  - name: staging-redis\n    port: ${p2}\n  - name: staging-api\n    port: ${p3}\n`,
     );

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanupAll, runCli, signedInHome, spawnCli, startTestHub, type TestHub } from './helpers/harness.js';
-import { freePort, request } from './proxy-helpers.js';
+import { freePorts, request } from './proxy-helpers.js';
 
 let hub: TestHub;
 let homeA: string;
@@ -45,7 +45,7 @@ afterAll(async () => {
 
 describe('seed flow: Service Dependencies', () => {
   it('reach, reach, proxy start, curl by subdomain, proxy status, proxy stop', async () => {
-    const [apiPort, webPort, proxyPort] = [await freePort(), await freePort(), await freePort()];
+    const [apiPort = 0, webPort = 0, proxyPort = 0] = await freePorts(3);
     const reachApi = spawnCli(['reach', 'backend-api', String(apiPort)], { home: homeB });
     const reachWeb = spawnCli(['reach', 'frontend', String(webPort)], { home: homeB });
     await reachApi.waitFor(new RegExp(`localhost:${apiPort}`));

@@ -6,15 +6,30 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 
 /** A port that was free a moment ago (bound on 127.0.0.1 then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+export async function freePort(): Promise<number> {
+  const [port] = await freePorts(1);
+  return port ?? 0;
+}
+
+/**
+ * `count` distinct free ports: every listener stays open until all are picked, because the OS may hand a port
+ * just closed to the next listen (two "free ports" taken one after the other can be the same one).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const listeners = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
+  const ports = listeners.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(listeners.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 export interface Reply {
